@@ -1,0 +1,3 @@
+"""nsview: Linux namespace inspection and troubleshooting."""
+
+__version__ = "0.1.0"

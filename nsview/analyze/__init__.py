@@ -1,0 +1,1 @@
+"""Pure functions over a Snapshot: indexes, filters, relations. No I/O, no UI."""

@@ -1,0 +1,57 @@
+"""Command line: ``nsview [dump|net|exec|unshare|netns|lab] …``; no sub-command opens the TUI.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``;
+heavy imports (textual, pyroute2, rich) happen inside the handlers, so
+``nsview dump --json`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from nsview import __version__
+from nsview.errors import NsviewError
+
+SUBCOMMAND_MODULES = ("dump", "net", "actions", "lab")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="nsview",
+        description="Inspect Linux namespaces: processes, hidden namespaces, network wiring, NAT.",
+    )
+    parser.add_argument("--version", action="version", version=f"nsview {__version__}")
+    from nsview.cli import tui_options
+
+    tui_options.add_arguments(parser)
+    parser.set_defaults(handler=tui_options.run)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in SUBCOMMAND_MODULES:
+        module = __import__(f"nsview.cli.{name}", fromlist=["register"])
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except NsviewError as exc:
+        print(f"nsview: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (head, less) went away; don't let Python complain on exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,55 @@
+"""Where CLI output goes, and the stderr summary of what could not be seen."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from nsview.errors import NsviewError
+from nsview.model import Snapshot
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[TextIO]:
+    """stdout, or ``path`` written atomically (a failed dump never leaves half a file)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        f = open(tmp, "w", encoding="utf-8")
+    except OSError as exc:
+        raise NsviewError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def report_diagnostics(snapshot: Snapshot, stream: TextIO | None = None) -> None:
+    """One line per kind of blind spot, so a partial view is never mistaken for the whole."""
+    stream = stream or sys.stderr
+    for diag in snapshot.diagnostics:
+        if diag.kind == "gone":
+            continue  # processes exit all the time; the JSON keeps the record
+        who = ""
+        if diag.pids:
+            shown = ",".join(str(p) for p in diag.pids[:5])
+            more = f" and {len(diag.pids) - 5} more" if len(diag.pids) > 5 else ""
+            who = f" (pid {shown}{more})"
+        where = f" {diag.path}" if diag.path else ""
+        print(f"nsview: {diag.kind}: {diag.what}{where}{who}: {diag.reason}", file=stream)
+    uid = snapshot.host.collector_uid
+    if uid not in (None, 0) and any(d.kind == "denied" for d in snapshot.diagnostics):
+        print(
+            "nsview: running as non-root: other users' namespaces, fds and mounts are hidden;"
+            " run as root (sudo nsview …) for the whole picture",
+            file=stream,
+        )

@@ -1,0 +1,36 @@
+"""Argument types shared by sub-commands: each raises ArgumentTypeError (one line, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nsview.model import NS_TYPES
+
+
+def ns_types(text: str) -> tuple[str, ...]:
+    """'net,pid' -> ('net', 'pid'); rejects unknown and empty names."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected namespace types such as net,pid")
+    unknown = [n for n in names if n not in NS_TYPES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown namespace type {unknown[0]!r} (choose from {','.join(NS_TYPES)})"
+        )
+    return names
+
+
+def pid(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more: {text!r}")
+    return value

@@ -1,0 +1,77 @@
+"""Readable rich trees of a snapshot for the terminal (``nsview dump`` without --json)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from nsview.analyze.index import SnapshotIndex
+from nsview.model import NS_TYPES, Namespace, Snapshot
+
+MAX_PROCESSES_SHOWN = 20
+
+
+def holder_summary(ns: Namespace) -> str:
+    counts: dict[str, int] = {}
+    for holder in ns.holders:
+        counts[holder.kind] = counts.get(holder.kind, 0) + 1
+    order = ("process", "thread", "fd", "bind_mount", "for_children")
+    parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in order if k in counts]
+    return ", ".join(parts) if parts else "no holder (kept alive by a child namespace)"
+
+
+def namespace_line(ns: Namespace, index: SnapshotIndex) -> str:
+    parts = [f"[bold]{ns.type}:[{ns.inode}][/]"]
+    if ns.names:
+        parts.append("[green]" + escape(", ".join(ns.names)) + "[/]")
+    else:
+        parts.append(escape(index.label(ns)))
+    parts.append(f"[dim]{holder_summary(ns)}[/]")
+    if ns.parent is not None:
+        parts.append(f"[dim]parent {ns.parent}[/]")
+    if ns.owner is not None and ns.type != "user":
+        parts.append(f"[dim]owner user:[{ns.owner}][/]")
+    if ns.owner_uid is not None:
+        parts.append(f"[dim]uid {ns.owner_uid}[/]")
+    return "  ".join(parts)
+
+
+def snapshot_tree(snapshot: Snapshot) -> Tree:
+    index = SnapshotIndex(snapshot)
+    host = snapshot.host
+    root = Tree(
+        f"[bold]{escape(host.hostname)}[/] kernel {escape(host.kernel)}  "
+        f"{len(snapshot.namespaces)} namespaces, {len(snapshot.processes)} processes  "
+        f"[dim]{snapshot.collected_at}[/]"
+    )
+    for ns_type in NS_TYPES:
+        of_type = [ns for ns in snapshot.namespaces if ns.type == ns_type]
+        if not of_type:
+            continue
+        branch = root.add(f"[bold cyan]{ns_type}[/] ({len(of_type)})")
+        for ns in of_type:
+            node = branch.add(namespace_line(ns, index))
+            for holder in ns.holders:
+                if holder.kind in ("fd", "bind_mount"):
+                    where = holder.path or f"/proc/{holder.pid}/fd/{holder.fd}"
+                    node.add(f"[yellow]{holder.kind}[/] {escape(where)} [dim](pid {holder.pid})[/]")
+            for pid in ns.pids[:MAX_PROCESSES_SHOWN]:
+                proc = index.process(pid)
+                if proc is None:
+                    continue
+                cmd = " ".join(proc.cmdline) or f"[{proc.comm}]"
+                node.add(f"{pid} [bold]{escape(proc.comm)}[/] [dim]{escape(cmd[:100])}[/]")
+            if len(ns.pids) > MAX_PROCESSES_SHOWN:
+                node.add(f"[dim]… {len(ns.pids) - MAX_PROCESSES_SHOWN} more processes[/]")
+    for diag in snapshot.diagnostics:
+        if diag.kind != "gone":
+            root.add(f"[red]{diag.kind}[/] {escape(diag.what)}: {escape(diag.reason)}")
+    return root
+
+
+def print_snapshot(snapshot: Snapshot, out: TextIO) -> None:
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    console.print(snapshot_tree(snapshot))

@@ -1,0 +1,78 @@
+"""Read the kernel's namespaces into a :class:`~nsview.model.Snapshot`.
+
+No UI imports here: this package runs under ``nsview dump`` and in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from nsview import __version__
+from nsview.collect.namespaces import (
+    Diagnostics,
+    NamespaceTable,
+    resolve_relations,
+    walk_fds,
+    walk_mounts,
+    walk_processes,
+)
+from nsview.model import Host, Snapshot
+
+__all__ = ["CollectOptions", "collect_snapshot"]
+
+
+@dataclass(slots=True)
+class CollectOptions:
+    proc: str = "/proc"
+    net: bool = True  # enter every netns and read its interfaces, routes, NAT
+    net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
+
+
+def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
+    options = options or CollectOptions()
+    proc = options.proc
+    diags = Diagnostics()
+    table = NamespaceTable()
+    processes, mnt_reps = walk_processes(proc, table, diags)
+    nsfs_dev = _nsfs_dev(proc)
+    walk_fds(proc, processes, table, diags, nsfs_dev)
+    walk_mounts(proc, mnt_reps, table, diags)
+    resolve_relations(table, diags)
+    namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
+    for ns in namespaces:
+        ns.pids.sort()
+    snapshot = Snapshot(
+        collected_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        host=_host(),
+        namespaces=namespaces,
+        processes=processes,
+    )
+    if options.net:
+        from nsview.collect.network import collect_network  # pyroute2 only when needed
+
+        only = None
+        if options.net_pids is not None:
+            wanted = set(options.net_pids)
+            only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
+        collect_network(snapshot, table, diags, only=only)
+    snapshot.diagnostics = diags.items()
+    return snapshot
+
+
+def _nsfs_dev(proc: str) -> int | None:
+    try:
+        return os.stat(f"{proc}/self/ns/net").st_dev
+    except OSError:
+        return None
+
+
+def _host() -> Host:
+    uname = os.uname()
+    return Host(
+        hostname=uname.nodename,
+        kernel=uname.release,
+        collector_uid=os.geteuid(),
+        nsview_version=__version__,
+    )

@@ -1,0 +1,16 @@
+"""Errors meant for the user: one line, no traceback."""
+
+
+class NsviewError(Exception):
+    """A failure with a message a person can act on. ``exit_code`` is the CLI's."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class UsageError(NsviewError):
+    """Bad command-line input (exit code 2, like argparse)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)

@@ -1,0 +1,95 @@
+"""Plain dataclasses for everything nsview shows, and their JSON form.
+
+The JSON form is a public contract (docs/schema.md): fields may be added; a
+rename or removal bumps SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nsview.model.core import (
+    HIERARCHICAL_TYPES,
+    NS_TYPES,
+    SCHEMA_VERSION,
+    Diagnostic,
+    Holder,
+    Host,
+    Namespace,
+    Process,
+    Snapshot,
+    ns_key,
+)
+from nsview.model.net import (
+    Address,
+    BridgeInfo,
+    FdbEntry,
+    Interface,
+    LowerLinkInfo,
+    NatChain,
+    NatRule,
+    NatTable,
+    NetState,
+    PeerRef,
+    Route,
+    RoutingRule,
+    VxlanInfo,
+)
+from nsview.model.serial import from_dict, to_dict
+
+__all__ = [
+    "HIERARCHICAL_TYPES",
+    "NS_TYPES",
+    "SCHEMA_VERSION",
+    "Address",
+    "BridgeInfo",
+    "Diagnostic",
+    "FdbEntry",
+    "Holder",
+    "Host",
+    "Interface",
+    "LowerLinkInfo",
+    "Namespace",
+    "NatChain",
+    "NatRule",
+    "NatTable",
+    "NetState",
+    "PeerRef",
+    "Process",
+    "Route",
+    "RoutingRule",
+    "SchemaError",
+    "Snapshot",
+    "VxlanInfo",
+    "from_dict",
+    "ns_key",
+    "snapshot_from_json",
+    "snapshot_to_json",
+    "to_dict",
+]
+
+
+class SchemaError(ValueError):
+    """A JSON document that is not an nsview snapshot this version can read."""
+
+
+def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = 2) -> str:
+    return json.dumps(to_dict(snapshot), indent=indent, ensure_ascii=False)
+
+
+def snapshot_from_json(text: str) -> Snapshot:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise SchemaError("not an nsview snapshot (no schema_version)")
+    version = data["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"snapshot schema_version {version!r}; this nsview reads {SCHEMA_VERSION}"
+        )
+    try:
+        return from_dict(Snapshot, data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SchemaError(f"malformed snapshot: {exc}") from None
