@@ -1,0 +1,243 @@
+"""Run functions inside other network namespaces: the only place nsview calls setns.
+
+``setns(CLONE_NEWNET)`` changes the network namespace of the calling *thread*
+only. Every call therefore happens on a worker thread of a
+:class:`NetnsExecutor`, never on the main thread, and each worker returns to
+the namespace it started in after every task, checking
+``/proc/thread-self/ns/net`` to be sure. A worker that cannot return is retired
+(it never runs another task) and the failure is reported, so a stray namespace
+can never leak into later work, the main thread or processes spawned later.
+
+Targets are opened by path (``/proc/PID/ns/net``, ``/proc/PID/fd/N``, a bind
+mount): nothing here creates a namespace. Sockets and subprocesses created by
+the task inside the target belong to the target, because both take the
+namespace of the thread that creates them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["NetnsExecutor", "NetnsGone", "NetnsTarget", "RestoreFailed", "thread_netns_inode"]
+
+CLONE_NEWNET = 0x40000000
+
+T = TypeVar("T")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_libc.setns.restype = ctypes.c_int
+
+
+class NetnsGone(Exception):
+    """The target namespace no longer exists (or is no longer behind its paths)."""
+
+
+class RestoreFailed(Exception):
+    """A worker could not get back to its own namespace; it has been retired."""
+
+
+@dataclass(slots=True, frozen=True)
+class NetnsTarget:
+    """A network namespace to enter: its inode and the paths that open it.
+
+    The inode guards against reuse: ``/proc/PID/ns/net`` of a PID that exited
+    and was recycled opens some *other* namespace, which is then refused.
+    """
+
+    inode: int
+    paths: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Entered:
+    """What a task sees while inside the target: its inode and an open fd on it."""
+
+    inode: int
+    fd: int
+    path: str
+
+
+def thread_netns_inode() -> int:
+    """The inode of the calling thread's network namespace."""
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def open_target(target: NetnsTarget) -> tuple[int, str]:
+    """An fd on the target namespace and the path that opened it; NetnsGone if none does."""
+    reasons: list[str] = []
+    for path in target.paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            reasons.append(f"{path}: {exc.strerror}")
+            continue
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            reasons.append(f"{path}: {exc.strerror}")
+            continue
+        if st.st_ino != target.inode:
+            os.close(fd)
+            reasons.append(f"{path}: now net:[{st.st_ino}]")
+            continue
+        return fd, path
+    why = "; ".join(reasons) if reasons else "no path to open it"
+    raise NetnsGone(f"net:[{target.inode}] is gone ({why})")
+
+
+_STOP = object()
+
+
+class _Worker(threading.Thread):
+    def __init__(self, executor: NetnsExecutor, number: int) -> None:
+        super().__init__(name=f"nsview-netns-{number}", daemon=True)
+        self.executor = executor
+
+    def run(self) -> None:
+        try:
+            home_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            home_inode = os.fstat(home_fd).st_ino
+        except OSError as exc:
+            self.executor._worker_retired(self, f"cannot open own netns: {exc.strerror}")
+            return
+        try:
+            while True:
+                item = self.executor._tasks.get()
+                if item is _STOP:
+                    return
+                future, target, fn = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                restored = self._run_one(future, target, fn, home_fd, home_inode)
+                if not restored:
+                    return
+        finally:
+            os.close(home_fd)
+
+    def _run_one(
+        self, future: Future, target: NetnsTarget, fn: Callable, home_fd: int, home_inode: int
+    ) -> bool:
+        """Run one task; False when this thread must not run another."""
+        try:
+            fd, path = open_target(target)
+        except NetnsGone as exc:
+            future.set_exception(exc)
+            return True
+        entered = False
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            try:
+                _setns(fd)
+            except OSError as exc:
+                if exc.errno in (errno.EINVAL, errno.EBADF):
+                    raise NetnsGone(f"net:[{target.inode}]: {path} is not a netns") from None
+                raise
+            entered = True
+            result = fn(Entered(inode=target.inode, fd=fd, path=path))
+        except BaseException as exc:  # handed to the caller through the future
+            error = exc
+        finally:
+            os.close(fd)
+            restored = not entered or self._go_home(home_fd, home_inode)
+        if not restored:
+            problem = RestoreFailed(
+                f"thread {self.name} could not return to net:[{home_inode}] after"
+                f" net:[{target.inode}]; it was retired"
+            )
+            self.executor._worker_retired(self, str(problem))
+            # The task's own error, if any, says more; otherwise the caller learns of the
+            # retirement rather than getting a result from a thread in an unknown state.
+            future.set_exception(error or problem)
+            return False
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        return True
+
+    @staticmethod
+    def _go_home(home_fd: int, home_inode: int) -> bool:
+        try:
+            _setns(home_fd)
+            return thread_netns_inode() == home_inode
+        except OSError:
+            return False
+
+
+class NetnsExecutor:
+    """A small pool of threads that run functions inside network namespaces.
+
+    ``submit(target, fn)`` returns a Future; ``fn(entered)`` runs on a worker
+    that is inside ``target`` for the duration of the call. Use as a context
+    manager, or call :meth:`shutdown`.
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._spawned = 0
+        self.retired: list[str] = []  # why each retired worker was retired
+        self._closed = False
+        for _ in range(max(1, workers)):
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        self._spawned += 1
+        worker = _Worker(self, self._spawned)
+        self._workers.append(worker)
+        worker.start()
+
+    def _worker_retired(self, worker: _Worker, reason: str) -> None:
+        with self._lock:
+            self.retired.append(reason)
+            if worker in self._workers:
+                self._workers.remove(worker)
+            if not self._closed:
+                self._start_worker()  # keep the pool size; the broken thread just ends
+
+    def submit(self, target: NetnsTarget, fn: Callable[[Entered], T]) -> Future:
+        if self._closed:
+            raise RuntimeError("executor is shut down")
+        future: Future = Future()
+        self._tasks.put((future, target, fn))
+        return future
+
+    def map(
+        self, targets: Iterable[NetnsTarget], fn: Callable[[Entered], T]
+    ) -> list[tuple[NetnsTarget, Future]]:
+        return [(t, self.submit(t, fn)) for t in targets]
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+        for _ in workers:
+            self._tasks.put(_STOP)
+        for worker in workers:
+            worker.join()
+
+    def __enter__(self) -> NetnsExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
