@@ -47,6 +47,7 @@ class VxlanInfo:
     port: int | None = None
     local: str | None = None
     dev: str | None = None  # lower device name
+    dev_netns: int | None = None  # inode of the lower device's netns when it is not this one
 
 
 @dataclass(slots=True)
@@ -55,6 +56,17 @@ class LowerLinkInfo:
 
     mode: str | None = None
     lower: str | None = None
+    lower_netns: int | None = None  # inode of the lower device's netns when it is not this one
+
+
+@dataclass(slots=True)
+class VlanInfo:
+    """802.1Q/802.1ad sub-interface: the VLAN id and the lower device."""
+
+    id: int | None = None
+    protocol: str | None = None  # "802.1Q" | "802.1ad"
+    lower: str | None = None
+    lower_netns: int | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +85,8 @@ class Interface:
     vxlan: VxlanInfo | None = None
     macvlan: LowerLinkInfo | None = None
     ipvlan: LowerLinkInfo | None = None
+    vlan: VlanInfo | None = None
+    alias: str | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +101,7 @@ class Route:
     type: str | None = None
     metric: int | None = None
     prefsrc: str | None = None
+    nexthops: list[str] = field(default_factory=list)  # multipath: "via GW dev DEV" each
 
 
 @dataclass(slots=True)
@@ -118,7 +133,11 @@ class NatRule:
     destination: str | None = None
     negated: list[str] = field(default_factory=list)  # names of fields matched with "!"
     comment: str | None = None
-    parsed: bool = True  # False: only `text` is reliable
+    parsed: bool = True  # False: some part was not understood; see `extra`, trust `text`
+    goto: bool = False  # -g / goto: the target chain does not return here
+    target_flags: list[str] = field(default_factory=list)  # random, persistent, fully-random …
+    extra: list[str] = field(default_factory=list)  # the parts nsview has no field for
+    handle: int | None = None  # nftables rule handle
 
 
 @dataclass(slots=True)
@@ -126,6 +145,7 @@ class NatChain:
     name: str
     policy: str | None = None  # ACCEPT/DROP for built-in chains, None for user chains
     hook: str | None = None  # prerouting, postrouting, output, input (nft); None for user chains
+    priority: int | str | None = None  # nftables base chains
     rules: list[NatRule] = field(default_factory=list)
 
 

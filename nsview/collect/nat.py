@@ -1,0 +1,247 @@
+"""NAT tables of the calling thread's netns, from all three backends.
+
+Runs on a :mod:`nsview.collect.netns` worker that is inside the target, so the
+files under ``/proc/thread-self/net`` and the tools it spawns see that netns.
+(``/proc/self/net`` would show the *main thread's* namespace: wrong here.)
+
+Only what a namespace needs is spawned:
+
+- legacy x_tables: ``/proc/thread-self/net/ip_tables_names`` (and ``ip6_…``)
+  list the tables that exist; ``iptables-legacy-save -t nat`` runs only if
+  "nat" is among them. Running it otherwise would *create* the table.
+- nftables: one netlink dump lists every table and chain (no process). A
+  table named like an iptables table in ip/ip6 whose base chains carry
+  iptables' names is iptables-nft's: ``iptables-nft-save -t nat`` reads it
+  (nft only shows its xt targets as opaque). Any other table with a nat-type
+  base chain is native: then one ``nft -j list ruleset`` is run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+from dataclasses import dataclass, field
+
+from nsview.collect.natparse import looks_like_iptables_nft, parse_iptables_save, parse_nft_ruleset
+from nsview.model import NatTable
+
+TOOL_TIMEOUT = 15.0  # seconds; a wedged tool must not hang the whole snapshot
+
+LEGACY_TOOLS = {"ipv4": "iptables-legacy-save", "ipv6": "ip6tables-legacy-save"}
+NFT_SAVE_TOOLS = {"ipv4": "iptables-nft-save", "ipv6": "ip6tables-nft-save"}
+NFT_TOOL = "nft"
+_LEGACY_NAMES_FILES = {"ipv4": "ip_tables_names", "ipv6": "ip6_tables_names"}
+_NFT_FAMILY_TO_IPT = {"ip": "ipv4", "ip6": "ipv6"}
+
+
+@dataclass(slots=True)
+class NatTools:
+    """Where each tool is, looked up once per snapshot (None: not installed)."""
+
+    paths: dict[str, str | None]
+
+    @classmethod
+    def find(cls) -> NatTools:
+        names = [*LEGACY_TOOLS.values(), *NFT_SAVE_TOOLS.values(), NFT_TOOL]
+        path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+        return cls({name: shutil.which(name, path=path) for name in names})
+
+
+@dataclass(slots=True)
+class NatReading:
+    tables: list[NatTable] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # tools this netns needed but are absent
+    spawned: int = 0
+
+
+def read_nat(tools: NatTools) -> NatReading:
+    out = NatReading()
+    for family, names_file in _LEGACY_NAMES_FILES.items():
+        if "nat" in legacy_tables(names_file):
+            _run_save(tools, LEGACY_TOOLS[family], "iptables-legacy", family, out)
+    try:
+        chains = nft_chains()
+    except OSError as exc:
+        out.errors.append(f"nftables netlink dump failed: {exc.strerror or exc}")
+        return out
+    iptables_nft: set[tuple[str, str]] = set()
+    native_nat = False
+    for (family, table), table_chains in chains.items():
+        base_names = [name for name, (ctype, base) in table_chains.items() if base]
+        has_nat = any(ctype == "nat" and base for ctype, base in table_chains.values())
+        if looks_like_iptables_nft(family, table, base_names):
+            iptables_nft.add((family, table))
+        elif has_nat:
+            native_nat = True
+    for family, table in sorted(iptables_nft):
+        if table != "nat":
+            continue
+        ipt_family = _NFT_FAMILY_TO_IPT[family]
+        refused = _run_save(tools, NFT_SAVE_TOOLS[ipt_family], "iptables-nft", ipt_family, out)
+        if refused:
+            iptables_nft.discard((family, table))
+            native_nat = True
+    if native_nat:
+        data = _run_nft(tools, out)
+        if data is not None:
+            out.tables.extend(parse_nft_ruleset(data, skip=iptables_nft))
+    return out
+
+
+def legacy_tables(names_file: str) -> set[str]:
+    try:
+        with open(f"/proc/thread-self/net/{names_file}", encoding="ascii") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()  # module not loaded: no legacy table can exist
+
+
+def _run(argv: list[str], out: NatReading) -> subprocess.CompletedProcess | None:
+    out.spawned += 1
+    try:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
+            env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        out.errors.append(f"{os.path.basename(argv[0])} timed out after {TOOL_TIMEOUT:g}s")
+    except OSError as exc:
+        out.errors.append(f"{os.path.basename(argv[0])}: {exc.strerror}")
+    return None
+
+
+def _run_save(tools: NatTools, tool: str, backend: str, family: str, out: NatReading) -> bool:
+    """Run an *-save tool for the nat table; True if it refused the table as not its own."""
+    path = tools.paths.get(tool)
+    if path is None:
+        out.missing.add(tool)
+        return False
+    proc = _run([path, "-t", "nat"], out)
+    if proc is None:
+        return False
+    if proc.returncode != 0:
+        message = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        if "incompatible" in message:
+            return True
+        out.errors.append(f"{tool} -t nat: {message}")
+        return False
+    out.tables.extend(parse_iptables_save(proc.stdout, backend, family))
+    return False
+
+
+def _run_nft(tools: NatTools, out: NatReading) -> object | None:
+    path = tools.paths.get(NFT_TOOL)
+    if path is None:
+        out.missing.add(NFT_TOOL)
+        return None
+    proc = _run([path, "-j", "list", "ruleset"], out)
+    if proc is None:
+        return None
+    if proc.returncode != 0:
+        message = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        out.errors.append(f"nft -j list ruleset: {message}")
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        out.errors.append(f"nft -j list ruleset: unreadable JSON ({exc.msg})")
+        return None
+
+
+# ------------------------------------------------- nftables tables over netlink
+
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_GETCHAIN = 4
+NFT_MSG_GETTABLE = 1
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NFTA_TABLE_NAME = 1
+NFTA_CHAIN_TABLE = 1
+NFTA_CHAIN_NAME = 3
+NFTA_CHAIN_HOOK = 4
+NFTA_CHAIN_TYPE = 7
+NFPROTO_NAMES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+def nft_chains() -> dict[tuple[str, str], dict[str, tuple[str | None, bool]]]:
+    """(family, table) -> chain name -> (chain type, is a base chain), for every table.
+
+    Tables without chains are listed with no chains. The socket is created here,
+    so it belongs to the calling thread's netns.
+    """
+    out: dict[tuple[str, str], dict[str, tuple[str | None, bool]]] = {}
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER
+    ) as sock:
+        sock.bind((0, 0))
+        for family, attrs in _dump(sock, NFT_MSG_GETTABLE, 1):
+            name = _nla_str(attrs.get(NFTA_TABLE_NAME))
+            if name is not None:
+                out.setdefault((family, name), {})
+        if not out:
+            return out
+        for family, attrs in _dump(sock, NFT_MSG_GETCHAIN, 2):
+            table = _nla_str(attrs.get(NFTA_CHAIN_TABLE))
+            name = _nla_str(attrs.get(NFTA_CHAIN_NAME))
+            if table is None or name is None:
+                continue
+            ctype = _nla_str(attrs.get(NFTA_CHAIN_TYPE))
+            out.setdefault((family, table), {})[name] = (ctype, NFTA_CHAIN_HOOK in attrs)
+    return out
+
+
+def _dump(sock: socket.socket, msg: int, seq: int) -> list[tuple[str, dict[int, bytes]]]:
+    msg_type = (NFNL_SUBSYS_NFTABLES << 8) | msg
+    # nlmsghdr + nfgenmsg(family=AF_UNSPEC: every family, version 0, res_id 0)
+    request = struct.pack("=IHHII", 20, msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+    request += struct.pack("=BBH", 0, 0, 0)
+    sock.send(request)
+    results: list[tuple[str, dict[int, bytes]]] = []
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, mtype, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, offset)
+            if length < 16:
+                return results
+            if mtype == NLMSG_DONE:
+                return results
+            if mtype == NLMSG_ERROR:
+                (err,) = struct.unpack_from("=i", data, offset + 16)
+                if err:
+                    raise OSError(-err, os.strerror(-err))
+                return results
+            family_num = data[offset + 16]
+            attrs = _parse_attrs(data, offset + 20, offset + length)
+            results.append((NFPROTO_NAMES.get(family_num, str(family_num)), attrs))
+            offset += (length + 3) & ~3
+
+
+def _parse_attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    attrs: dict[int, bytes] = {}
+    pos = start
+    while pos + 4 <= end:
+        nla_len, nla_type = struct.unpack_from("=HH", data, pos)
+        if nla_len < 4:
+            break
+        attrs[nla_type & 0x3FFF] = data[pos + 4 : pos + nla_len]
+        pos += (nla_len + 3) & ~3
+    return attrs
+
+
+def _nla_str(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    return value.split(b"\0", 1)[0].decode("utf-8", "replace")
