@@ -26,7 +26,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["NetnsExecutor", "NetnsGone", "NetnsTarget", "RestoreFailed", "thread_netns_inode"]
+__all__ = [
+    "Entered",
+    "NetnsDenied",
+    "NetnsExecutor",
+    "NetnsGone",
+    "NetnsTarget",
+    "RestoreFailed",
+    "thread_netns_inode",
+]
 
 CLONE_NEWNET = 0x40000000
 
@@ -39,6 +47,10 @@ _libc.setns.restype = ctypes.c_int
 
 class NetnsGone(Exception):
     """The target namespace no longer exists (or is no longer behind its paths)."""
+
+
+class NetnsDenied(NetnsGone):
+    """Every path to the target refused us (EACCES/EPERM), e.g. /proc/1/ns/net."""
 
 
 class RestoreFailed(Exception):
@@ -80,11 +92,13 @@ def _setns(fd: int) -> None:
 def open_target(target: NetnsTarget) -> tuple[int, str]:
     """An fd on the target namespace and the path that opened it; NetnsGone if none does."""
     reasons: list[str] = []
+    denied = 0
     for path in target.paths:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             reasons.append(f"{path}: {exc.strerror}")
+            denied += exc.errno in (errno.EACCES, errno.EPERM)
             continue
         try:
             st = os.fstat(fd)
@@ -98,6 +112,8 @@ def open_target(target: NetnsTarget) -> tuple[int, str]:
             continue
         return fd, path
     why = "; ".join(reasons) if reasons else "no path to open it"
+    if denied and denied == len(target.paths):
+        raise NetnsDenied(f"net:[{target.inode}]: cannot open ({why})")
     raise NetnsGone(f"net:[{target.inode}] is gone ({why})")
 
 
