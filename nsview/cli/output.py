@@ -20,7 +20,7 @@ def open_output(path: str | None) -> Iterator[TextIO]:
         return
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        f = open(tmp, "w", encoding="utf-8")
+        f = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise NsviewError(f"cannot write {path}: {exc.strerror}") from None
     try:

@@ -34,11 +34,10 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
     options = options or CollectOptions()
     proc = options.proc
     diags = Diagnostics()
-    table = NamespaceTable()
-    processes, mnt_reps = walk_processes(proc, table, diags)
-    nsfs_dev = _nsfs_dev(proc)
-    walk_fds(proc, processes, table, diags, nsfs_dev)
-    walk_mounts(proc, mnt_reps, table, diags)
+    table = NamespaceTable(proc)
+    processes, mnt_reps, records = walk_processes(proc, table, diags)
+    nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
+    walk_fds(proc, records, table, diags, nsfs_paths)
     resolve_relations(table, diags)
     namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
     for ns in namespaces:
@@ -59,13 +58,6 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         collect_network(snapshot, table, diags, only=only)
     snapshot.diagnostics = diags.items()
     return snapshot
-
-
-def _nsfs_dev(proc: str) -> int | None:
-    try:
-        return os.stat(f"{proc}/self/ns/net").st_dev
-    except OSError:
-        return None
 
 
 def _host() -> Host:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from functools import partial
 
 from nsview.collect import nsfs, procfs
 from nsview.collect.procfs import Denied, Gone
+from nsview.collect.split import split_map
 from nsview.model import HIERARCHICAL_TYPES, Diagnostic, Holder, Namespace, Process
 
 Key = tuple[str, int]
@@ -37,140 +39,154 @@ class Diagnostics:
 
 
 class NamespaceTable:
-    """Namespaces by (type, inode), with the paths through which each can be opened."""
+    """Namespaces by (type, inode), and the paths through which each can be opened."""
 
-    def __init__(self) -> None:
+    # A few fallbacks per namespace, in case the first holder exits meanwhile.
+    MAX_OPENERS = 3
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
         self.by_key: dict[Key, Namespace] = {}
-        self.openers: dict[Key, list[str]] = {}
 
     def get(self, ns_type: str, inode: int) -> Namespace:
         key = (ns_type, inode)
         ns = self.by_key.get(key)
         if ns is None:
             ns = self.by_key[key] = Namespace(type=ns_type, inode=inode)
-            self.openers[key] = []
         return ns
 
-    def add_opener(self, ns_type: str, inode: int, path: str) -> None:
-        paths = self.openers[(ns_type, inode)]
-        if len(paths) < 3:  # a few fallbacks in case the first holder exits
-            paths.append(path)
+    @property
+    def openers(self) -> dict[Key, list[str]]:
+        """(type, inode) -> paths that open the namespace, derived from its holders."""
+        return {key: self.opener_paths(ns) for key, ns in self.by_key.items()}
+
+    def opener_paths(self, ns: Namespace) -> list[str]:
+        paths = []
+        for holder in ns.holders:
+            path = holder_path(self.proc, ns.type, holder)
+            if path:
+                paths.append(path)
+                if len(paths) == self.MAX_OPENERS:
+                    break
+        return paths
+
+
+def holder_path(proc: str, ns_type: str, holder: Holder) -> str | None:
+    """The /proc path through which ``holder`` reaches its namespace."""
+    pid = holder.pid
+    if holder.kind == "process":
+        return f"{proc}/{pid}/ns/{ns_type}"
+    if holder.kind == "thread":
+        return f"{proc}/{pid}/task/{holder.tid}/ns/{ns_type}"
+    if holder.kind == "for_children":
+        return f"{proc}/{pid}/ns/{ns_type}_for_children"
+    if holder.kind == "fd":
+        return f"{proc}/{pid}/fd/{holder.fd}"
+    if holder.kind == "bind_mount" and holder.path:
+        return f"{proc}/{pid}/root{holder.path}"
+    return None
 
 
 def walk_processes(
     proc: str, table: NamespaceTable, diags: Diagnostics
-) -> tuple[list[Process], dict[int, list[int]]]:
-    """Read every process and its threads; returns processes and mnt-ns -> pids in it."""
-    processes: list[Process] = []
-    mnt_reps: dict[int, list[int]] = {}
+) -> tuple[list[Process], dict[int, list[int]], list[procfs.TaskRecord]]:
+    """Read every process and its threads.
+
+    Returns the processes, mnt-ns inode -> pids in it (to read mountinfo once
+    per mount namespace), and the raw records (their fds are resolved later,
+    once the nsfs mount points are known).
+    """
     try:
         pids = procfs.list_pids(proc)
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
-        return processes, {}
-    for pid in pids:
-        try:
-            process = procfs.read_process(proc, pid)
-        except Gone:
+        return [], {}, []
+    read = partial(procfs.read_task_tuples, proc)
+    records = [procfs.TaskRecord(*values) for values in split_map(read, pids)]
+    processes: list[Process] = []
+    mnt_reps: dict[int, list[int]] = {}
+    for record in records:
+        pid = record.pid
+        if record.error == "gone":
             diags.add("gone", "process", "exited during the walk", pid)
             continue
-        except Denied as exc:
-            diags.add("denied", "process", str(exc), pid)
+        if record.error:
+            diags.add("denied", "process", record.error.removeprefix("denied: "), pid)
             continue
-        try:
-            links, children = procfs.read_ns_links(f"{proc}/{pid}/ns")
-        except Gone:
-            diags.add("gone", "process", "exited during the walk", pid)
+        processes.append(record.to_process())
+        if record.ns is None:
+            diags.add("denied", "namespaces", record.ns_error or "", pid)
             continue
-        except Denied as exc:
-            diags.add("denied", "namespaces", str(exc), pid)
-            processes.append(process)
-            continue
-        process.ns = links
-        process.ns_for_children = children
-        processes.append(process)
-        for ns_type, inode in links.items():
+        holder = Holder("process", pid=pid)  # one object shared by the 8 namespaces
+        for ns_type, inode in record.ns.items():
             ns = table.get(ns_type, inode)
             ns.pids.append(pid)
-            ns.holders.append(Holder("process", pid=pid))
-            table.add_opener(ns_type, inode, f"{proc}/{pid}/ns/{ns_type}")
-        for ns_type, inode in children.items():
+            ns.holders.append(holder)
+        for ns_type, inode in (record.ns_for_children or {}).items():
             table.get(ns_type, inode).holders.append(Holder("for_children", pid=pid))
-            table.add_opener(ns_type, inode, f"{proc}/{pid}/ns/{ns_type}_for_children")
-        if process.threads > 1:
-            _walk_threads(proc, process, table, diags)
-        if "mnt" in links:
-            mnt_reps.setdefault(links["mnt"], []).append(pid)
-    return processes, mnt_reps
-
-
-def _walk_threads(proc: str, process: Process, table: NamespaceTable, diags: Diagnostics) -> None:
-    pid = process.pid
-    try:
-        tids = procfs.list_tids(proc, pid)
-    except (Gone, Denied):
-        return
-    for tid in tids:
-        if tid == pid:
-            continue
-        try:
-            links, _children = procfs.read_ns_links(f"{proc}/{pid}/task/{tid}/ns")
-        except Gone:
-            continue
-        except Denied as exc:
-            diags.add("denied", "thread namespaces", str(exc), pid)
-            continue
-        for ns_type, inode in links.items():
-            if process.ns.get(ns_type) == inode:
-                continue
-            ns = table.get(ns_type, inode)
-            if pid not in ns.pids:
-                ns.pids.append(pid)
-            ns.holders.append(Holder("thread", pid=pid, tid=tid))
-            table.add_opener(ns_type, inode, f"{proc}/{pid}/task/{tid}/ns/{ns_type}")
+        for tid, links in record.thread_ns or ():
+            for ns_type, inode in links.items():
+                ns = table.get(ns_type, inode)
+                if pid not in ns.pids:
+                    ns.pids.append(pid)
+                ns.holders.append(Holder("thread", pid=pid, tid=tid))
+        if record.thread_error:
+            diags.add("denied", "thread namespaces", record.thread_error, pid)
+        if "mnt" in record.ns and not record.kthread:
+            mnt_reps.setdefault(record.ns["mnt"], []).append(pid)
+    return processes, mnt_reps, records
 
 
 def walk_fds(
-    proc: str, processes: list[Process], table: NamespaceTable, diags: Diagnostics, nsfs_dev: int | None
+    proc: str,
+    records: list[procfs.TaskRecord],
+    table: NamespaceTable,
+    diags: Diagnostics,
+    nsfs_paths: frozenset[str],
 ) -> None:
-    """Add every namespace held by an open fd (found or not through a process)."""
-    for process in processes:
-        pid = process.pid
-        try:
-            refs = procfs.read_ns_fds(proc, pid, nsfs_dev)
-        except Gone:
-            continue
-        except Denied as exc:
-            diags.add("denied", "fds", str(exc), pid)
-            continue
-        for ref in refs:
-            fd_path = f"{proc}/{pid}/fd/{ref.fd}"
-            ns_type = ref.ns_type or _type_of_path(fd_path)
-            if ns_type is None:
+    """Add every namespace held by an open fd (found or not through a process).
+
+    ``nsfs_paths``: every nsfs mount point seen in any mount namespace; an fd
+    opened through one reads as that path rather than "TYPE:[INODE]", and as
+    "/" once the mount is detached (``ip netns del`` while the fd stays open).
+    """
+    for record in records:
+        pid = record.pid
+        if record.fd_error:
+            diags.add("denied", "fds", record.fd_error, pid)
+        for fd, ns_type, inode in record.fd_refs or ():
+            table.get(ns_type, inode).holders.append(Holder("fd", pid=pid, fd=fd))
+        for fd, link in record.fd_paths or ():
+            if link != "/" and link not in nsfs_paths:
                 continue
-            table.get(ns_type, ref.inode).holders.append(
-                Holder("fd", pid=pid, fd=ref.fd, path=ref.path)
-            )
-            table.add_opener(ns_type, ref.inode, fd_path)
+            fd_path = f"{proc}/{pid}/fd/{fd}"
+            found = _nsfs_identity(fd_path)
+            if found is None:
+                continue  # a plain directory or file, not a namespace
+            ns_type, inode = found
+            table.get(ns_type, inode).holders.append(Holder("fd", pid=pid, fd=fd, path=link))
 
 
-def _type_of_path(path: str) -> str | None:
+def _nsfs_identity(path: str) -> tuple[str, int] | None:
+    """(type, inode) when ``path`` opens an nsfs file, else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return nsfs.ns_type(fd)
+        ns_type = nsfs.ns_type(fd)
+        return (ns_type, os.fstat(fd).st_ino) if ns_type else None
     finally:
         os.close(fd)
 
 
 def walk_mounts(
     proc: str, mnt_reps: dict[int, list[int]], table: NamespaceTable, diags: Diagnostics
-) -> None:
+) -> frozenset[str]:
     """Add namespaces bind-mounted anywhere, reading mountinfo once per mount namespace.
 
     A mount propagated into many mount namespaces is recorded once per path.
+    Returns every nsfs mount point seen.
     """
     seen: set[tuple[str, int, str]] = set()
     for mnt_inode, pids in mnt_reps.items():
@@ -197,7 +213,7 @@ def walk_mounts(
             name = procfs.netns_name(mount.mountpoint)
             if name and name not in ns.names:
                 ns.names.append(name)
-            table.add_opener(mount.ns_type, mount.inode, f"{proc}/{mount.pid}/root{mount.mountpoint}")
+    return frozenset(path for _type, _inode, path in seen)
 
 
 def resolve_relations(table: NamespaceTable, diags: Diagnostics) -> None:
@@ -210,7 +226,7 @@ def resolve_relations(table: NamespaceTable, diags: Diagnostics) -> None:
     while pending:
         ns, fd = pending.pop()
         if fd is None:
-            fd = _open_any(table.openers.get((ns.type, ns.inode), []))
+            fd = _open_any(table.opener_paths(ns))
             if fd is None:
                 continue
         try:

@@ -7,9 +7,10 @@ turns into diagnostics. Nothing here imports anything heavier than ``os``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nsview.model import NS_TYPES, Process
 
@@ -80,15 +81,6 @@ def read_ns_links(ns_dir: str) -> tuple[dict[str, int], dict[str, int]]:
     return links, children
 
 
-def parse_status(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key] = value.strip()
-    return fields
-
-
 def parse_cgroup(text: str) -> str | None:
     """The unified (v2) path of /proc/PID/cgroup, else the first v1 path."""
     first = None
@@ -103,37 +95,207 @@ def parse_cgroup(text: str) -> str | None:
 
 
 def _read_text(path: str) -> str:
+    # os.open/os.read: a buffered file object costs more than the read itself here.
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise _classify(exc) from None
+    try:
+        # procfs fills a read as far as it can, so a short read is the end.
+        data = os.read(fd, _READ_SIZE)
+        if len(data) == _READ_SIZE:
+            chunks = [data]
+            while chunk := os.read(fd, _READ_SIZE):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    except OSError as exc:
+        raise _classify(exc) from None
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", "surrogateescape")
 
 
-def read_process(proc: str, pid: int) -> Process:
-    """Identity of one process (no namespaces yet). Raises Gone or Denied."""
+_READ_SIZE = 65536
+
+
+_STATUS_FIELDS = ("Name", "PPid", "Uid", "NSpid", "Threads", "Kthread")
+
+
+def _status_fields(text: str) -> dict[str, str]:
+    """Only the /proc/PID/status fields nsview uses (the file has ~50)."""
+    fields: dict[str, str] = {}
+    for key in _STATUS_FIELDS:
+        start = text.find(f"{key}:\t") if key == "Name" else text.find(f"\n{key}:\t")
+        if start < 0:
+            continue
+        start = text.index("\t", start) + 1
+        end = text.find("\n", start)
+        fields[key] = text[start : end if end >= 0 else len(text)].strip()
+    return fields
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """Everything read about one process, in plain values (it may cross a pipe).
+
+    ``error`` is set ("gone" or "denied: …") when not even the status was readable.
+    """
+
+    pid: int
+    error: str | None = None
+    comm: str = ""
+    ppid: int | None = None
+    uid: int | None = None
+    nspid: list[int] | None = None
+    threads: int = 1
+    kthread: bool = False
+    cmdline: list[str] | None = None
+    cgroup: str | None = None
+    ns: dict[str, int] | None = None  # None: the links were denied (ns_error says why)
+    ns_error: str | None = None
+    ns_for_children: dict[str, int] | None = None
+    thread_ns: list[tuple[int, dict[str, int]]] | None = None  # tids whose ns differ
+    thread_error: str | None = None
+    fd_refs: list[tuple[int, str, int]] | None = None  # (fd, type, inode)
+    fd_paths: list[tuple[int, str]] | None = None  # (fd, link) that may be nsfs mounts
+    fd_error: str | None = None
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def to_process(self) -> Process:
+        return Process(
+            pid=self.pid,
+            ppid=self.ppid,
+            comm=self.comm,
+            cmdline=self.cmdline or [],
+            uid=self.uid,
+            nspid=self.nspid or [self.pid],
+            cgroup=self.cgroup,
+            ns=self.ns or {},
+            ns_for_children=self.ns_for_children or {},
+            threads=self.threads,
+            kthread=self.kthread,
+        )
+
+
+def read_task_tuples(proc: str, pids: list[int]) -> list[tuple]:
+    """:func:`read_tasks` as plain tuples, to cross a pipe (see collect.split)."""
+    return [record.as_tuple() for record in read_tasks(proc, pids)]
+
+
+def read_tasks(proc: str, pids: list[int]) -> list[TaskRecord]:
+    """Read each pid in turn; a vanished or denied one yields a record saying so."""
+    records = []
+    kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
+    for pid in pids:
+        try:
+            record = read_task(proc, pid, kthread_ns)
+        except Gone:
+            record = TaskRecord(pid, error="gone")
+        except Denied as exc:
+            record = TaskRecord(pid, error=f"denied: {exc}")
+        if record.kthread and record.ns and kthread_ns is None:
+            kthread_ns = record.ns, record.ns_for_children or {}
+        records.append(record)
+    return records
+
+
+def read_task(
+    proc: str, pid: int, kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
+) -> TaskRecord:
+    """One process: identity, namespaces, differing threads, namespace fds.
+
+    ``kthread_ns``: the namespaces of a kernel thread already read; kernel
+    threads never leave the initial namespaces, so the others reuse them.
+    Raises Gone or Denied only when the process itself is unreadable.
+    """
     base = f"{proc}/{pid}"
-    status = parse_status(_read_text(f"{base}/status"))
-    try:
-        cmdline_raw = _read_text(f"{base}/cmdline")
-    except Denied:
-        cmdline_raw = ""
-    try:
+    status = _status_fields(_read_text(f"{base}/status"))
+    ppid = status.get("PPid", "")
+    # "Kthread" exists since Linux 6.x; before it, kernel threads are kthreadd's children.
+    kthread = status.get("Kthread") == "1" or (
+        "Kthread" not in status and (pid == 2 or ppid == "2")
+    )
+    cmdline_raw = ""
+    if not kthread:
+        with contextlib.suppress(Denied):
+            cmdline_raw = _read_text(f"{base}/cmdline")
+    cgroup = None
+    with contextlib.suppress(Denied):
         cgroup = parse_cgroup(_read_text(f"{base}/cgroup"))
-    except Denied:
-        cgroup = None
     uid_field = status.get("Uid", "").split()
     nspid = status.get("NSpid", "").split()
-    return Process(
+    threads = int(status.get("Threads") or 1)
+
+    ns = children = None
+    ns_error = None
+    if kthread and kthread_ns is not None:
+        ns, children = kthread_ns
+    else:
+        try:
+            ns, children = read_ns_links(f"{base}/ns")
+        except Denied as exc:
+            ns_error = str(exc)
+
+    thread_ns = thread_error = None
+    if threads > 1 and ns is not None:
+        thread_ns, thread_error = _read_thread_ns(proc, pid, ns)
+
+    fd_refs = fd_paths = fd_error = None
+    if not kthread:
+        try:
+            fd_refs, fd_paths = read_ns_fds(proc, pid)
+        except Denied as exc:
+            fd_error = str(exc)
+        except Gone:
+            pass
+
+    return TaskRecord(
         pid=pid,
-        ppid=int(status["PPid"]) if status.get("PPid", "").isdigit() else None,
         comm=status.get("Name", ""),
-        cmdline=cmdline_raw.split("\0")[:-1] if cmdline_raw else [],
+        ppid=int(ppid) if ppid.isdigit() else None,
         uid=int(uid_field[0]) if uid_field else None,
         nspid=[int(p) for p in nspid] if nspid else [pid],
+        threads=threads,
+        kthread=kthread,
+        cmdline=cmdline_raw.split("\0")[:-1] if cmdline_raw else [],
         cgroup=cgroup,
-        threads=int(status.get("Threads", "1") or 1),
+        ns=ns,
+        ns_error=ns_error,
+        ns_for_children=children,
+        thread_ns=thread_ns,
+        thread_error=thread_error,
+        fd_refs=fd_refs,
+        fd_paths=fd_paths,
+        fd_error=fd_error,
     )
+
+
+def _read_thread_ns(
+    proc: str, pid: int, main_ns: dict[str, int]
+) -> tuple[list[tuple[int, dict[str, int]]], str | None]:
+    """Threads whose namespaces differ from the main thread's, with only those types."""
+    try:
+        tids = list_tids(proc, pid)
+    except (Gone, Denied):
+        return [], None
+    differing = []
+    error = None
+    for tid in tids:
+        if tid == pid:
+            continue
+        try:
+            links, _children = read_ns_links(f"{proc}/{pid}/task/{tid}/ns")
+        except Gone:
+            continue
+        except Denied as exc:
+            error = str(exc)
+            continue
+        diff = {t: inode for t, inode in links.items() if main_ns.get(t) != inode}
+        if diff:
+            differing.append((tid, diff))
+    return differing, error
 
 
 def list_pids(proc: str) -> list[int]:
@@ -147,30 +309,21 @@ def list_tids(proc: str, pid: int) -> list[int]:
         raise _classify(exc) from None
 
 
-@dataclass(slots=True)
-class FdRef:
-    """An fd of some process that refers to a namespace."""
+def read_ns_fds(proc: str, pid: int) -> tuple[list[tuple[int, str, int]], list[tuple[int, str]]]:
+    """The fds of ``pid`` that point at namespaces: (fd, type, inode) and (fd, link).
 
-    pid: int
-    fd: int
-    ns_type: str | None  # None: an nsfs file seen by path; type found by ioctl later
-    inode: int
-    path: str | None = None  # what the link reads when it is not "TYPE:[INODE]"
-
-
-def read_ns_fds(proc: str, pid: int, nsfs_dev: int | None) -> list[FdRef]:
-    """The fds of ``pid`` that point at namespaces.
-
-    Most read "TYPE:[INODE]"; an fd opened through a bind mount reads as the
-    mount's path instead, so absolute paths outside /dev are fstat'ed and kept
-    when they live on the nsfs device.
+    Most read "TYPE:[INODE]". An fd opened through a bind mount reads as the
+    mount's path instead ("/" once the mount is detached); those links are
+    returned as candidates for the caller to check against the nsfs mount
+    points it knows (stat'ing every file fd would cost more than the walk).
     """
     fd_dir = f"{proc}/{pid}/fd"
     try:
         names = os.listdir(fd_dir)
     except OSError as exc:
         raise _classify(exc) from None
-    refs: list[FdRef] = []
+    refs: list[tuple[int, str, int]] = []
+    paths: list[tuple[int, str]] = []
     for name in names:
         try:
             target = os.readlink(f"{fd_dir}/{name}")
@@ -178,15 +331,10 @@ def read_ns_fds(proc: str, pid: int, nsfs_dev: int | None) -> list[FdRef]:
             continue  # closed meanwhile
         parsed = parse_ns_link(target)
         if parsed:
-            refs.append(FdRef(pid, int(name), parsed[0], parsed[1]))
-        elif nsfs_dev is not None and target.startswith("/") and not target.startswith("/dev/"):
-            try:
-                st = os.stat(f"{fd_dir}/{name}")
-            except OSError:
-                continue
-            if st.st_dev == nsfs_dev:
-                refs.append(FdRef(pid, int(name), None, st.st_ino, target))
-    return refs
+            refs.append((int(name), parsed[0], parsed[1]))
+        elif target.startswith("/") and not target.startswith(("/dev/", "/proc/", "/sys/")):
+            paths.append((int(name), target))
+    return refs, paths
 
 
 @dataclass(slots=True)
@@ -236,12 +384,3 @@ def netns_name(mountpoint: str) -> str | None:
     """The `ip netns`/Docker name of a bind mount in a well-known directory."""
     directory, _, name = mountpoint.rpartition("/")
     return name if directory in NETNS_DIRS and name else None
-
-
-@dataclass(slots=True)
-class ThreadNs:
-    """A thread whose namespaces differ from its process's main thread."""
-
-    pid: int
-    tid: int
-    ns: dict[str, int] = field(default_factory=dict)  # only the differing types

@@ -20,22 +20,35 @@ from nsview.model.core import (
     Snapshot,
     ns_key,
 )
-from nsview.model.net import (
-    Address,
-    BridgeInfo,
-    FdbEntry,
-    Interface,
-    LowerLinkInfo,
-    NatChain,
-    NatRule,
-    NatTable,
-    NetState,
-    PeerRef,
-    Route,
-    RoutingRule,
-    VxlanInfo,
-)
 from nsview.model.serial import from_dict, to_dict
+
+# The network model loads on first use (module __getattr__ below), which keeps
+# `nsview dump --no-net` from paying for it.
+_NET_NAMES = frozenset(
+    {
+        "Address",
+        "BridgeInfo",
+        "FdbEntry",
+        "Interface",
+        "LowerLinkInfo",
+        "NatChain",
+        "NatRule",
+        "NatTable",
+        "NetState",
+        "PeerRef",
+        "Route",
+        "RoutingRule",
+        "VxlanInfo",
+    }
+)
+
+
+def __getattr__(name: str):
+    if name in _NET_NAMES:
+        from nsview.model import net
+
+        return getattr(net, name)
+    raise AttributeError(f"module 'nsview.model' has no attribute {name!r}")
 
 __all__ = [
     "HIERARCHICAL_TYPES",

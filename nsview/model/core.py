@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
-from nsview.model.net import NetState
+if TYPE_CHECKING:  # imported lazily: `dump --no-net` never needs the network model
+    from nsview.model.net import NetState
 
 # The eight namespace types, in the order /proc/PID/ns lists them.
 NS_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -22,6 +24,8 @@ class Holder:
     "fd" (an open file descriptor), "bind_mount" (an nsfs mount), or
     "for_children" (a process's pid_for_children/time_for_children).
     """
+
+    __json_omit_none__: ClassVar[tuple[str, ...]] = ("tid", "fd", "path")
 
     kind: str
     pid: int | None = None
@@ -65,6 +69,7 @@ class Process:
     ns: dict[str, int] = field(default_factory=dict)  # type -> inode, all eight when readable
     ns_for_children: dict[str, int] = field(default_factory=dict)  # only where it differs
     threads: int = 1
+    kthread: bool = False  # kernel thread: always in the initial namespaces
 
 
 @dataclass(slots=True)

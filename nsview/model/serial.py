@@ -7,6 +7,7 @@ field to the snapshot is adding a field to a dataclass, nothing else.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from functools import cache
@@ -16,14 +17,66 @@ T = TypeVar("T")
 
 
 def to_dict(obj: Any) -> Any:
-    """Turn a dataclass tree into JSON-ready dicts/lists/scalars."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in _fields(type(obj))}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): to_dict(v) for k, v in obj.items()}
+    """Turn a dataclass tree into JSON-ready dicts/lists/scalars.
+
+    Lists and dicts of scalars are shared, not copied: the result is for
+    immediate encoding. Fields named in a class's ``__json_omit_none__`` are
+    left out when None.
+    """
+    encode = _ENCODERS.get(type(obj))
+    if encode is None:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            encode = _ENCODERS[type(obj)] = _compile_encoder(type(obj))
+        elif isinstance(obj, (list, tuple)):
+            return [to_dict(v) for v in obj]
+        elif isinstance(obj, dict):
+            return {k: to_dict(v) for k, v in obj.items()}
+        else:
+            return obj
+    return encode(obj)
+
+
+def _scalar(obj: Any) -> Any:
     return obj
+
+
+_ENCODERS: dict[type, Any] = {t: _scalar for t in (str, int, float, bool, type(None))}
+
+
+def _is_plain(tp: Any) -> bool:
+    """True when values of type ``tp`` are already JSON-ready (no dataclass inside)."""
+    if tp in (str, int, float, bool, type(None), Any):
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType, list, tuple, dict):
+        return all(_is_plain(arg) for arg in typing.get_args(tp) if arg is not Ellipsis)
+    return False
+
+
+def _compile_encoder(cls: type) -> Any:
+    """Generate ``encode(obj) -> dict`` for a dataclass, once per class.
+
+    The snapshot of a large host holds tens of thousands of objects, so the
+    per-object work is a straight-line dict build (the way dataclasses builds
+    ``__init__``), with recursion only into fields that can hold dataclasses.
+    """
+    hints = _encoding_hints(cls)
+    omit = set(getattr(cls, "__json_omit_none__", ()))
+    lines = ["def encode(o):", "    d = {}"]
+    for f in _fields(cls):
+        plain = _is_plain(hints[f.name])
+        value = f"o.{f.name}" if plain else f"_to_dict(o.{f.name})"
+        if f.name in omit:
+            lines.append(f"    if o.{f.name} is not None: d[{f.name!r}] = {value}")
+        elif plain:
+            lines.append(f"    d[{f.name!r}] = {value}")
+        else:
+            lines.append(f"    v = o.{f.name}")
+            lines.append(f"    d[{f.name!r}] = None if v is None else _to_dict(v)")
+    lines.append("    return d")
+    namespace: dict[str, Any] = {"_to_dict": to_dict}
+    exec("\n".join(lines), namespace)
+    return namespace["encode"]
 
 
 def from_dict(cls: type[T], data: Any) -> T:
@@ -42,7 +95,30 @@ def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """Resolved field types; names a model module only imports for type checking
+    (the network model, loaded lazily) are found in the model's other modules."""
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        import nsview.model.net as net_model
+
+        return typing.get_type_hints(cls, localns=vars(net_model))
+
+
+def _encoding_hints(cls: type) -> dict[str, Any]:
+    """Field types for the encoder, without importing lazily loaded modules:
+    a field whose type cannot be resolved yet is encoded generically."""
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        module_globals = vars(sys.modules[cls.__module__])
+        hints = {}
+        for f in _fields(cls):
+            try:
+                hints[f.name] = eval(f.type, module_globals) if isinstance(f.type, str) else f.type
+            except NameError:
+                hints[f.name] = object  # not plain: recurse at encode time
+        return hints
 
 
 def _convert(tp: Any, data: Any) -> Any:
