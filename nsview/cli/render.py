@@ -54,6 +54,10 @@ def snapshot_tree(snapshot: Snapshot) -> Tree:
         branch = root.add(f"[bold cyan]{ns_type}[/] ({len(of_type)})")
         for ns in of_type:
             node = branch.add(namespace_line(ns, index))
+            if ns.net is not None:
+                from nsview.cli.net_render import net_summary
+
+                node.add("[cyan]net[/] " + net_summary(ns.net, index, ns.inode))
             for holder in ns.holders:
                 if holder.kind in ("fd", "bind_mount"):
                     where = holder.path or f"/proc/{holder.pid}/fd/{holder.fd}"

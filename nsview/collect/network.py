@@ -191,6 +191,41 @@ def read_sysctls(interfaces: list[Interface]) -> dict[str, str]:
     return out
 
 
+class Openers:
+    """The part of the collector's NamespaceTable that collect_network needs."""
+
+    def __init__(self) -> None:
+        self.openers: dict[tuple[str, int], list[str]] = {}
+
+
+def openers_from_snapshot(snapshot: Snapshot, proc: str = "/proc") -> Openers:
+    """Paths that open each netns, rebuilt from a snapshot's holders.
+
+    For callers that collected without ``net`` and enter a few namespaces later
+    (``nsview net``): the same paths the collector would have used.
+    """
+    out = Openers()
+    for ns in snapshot.namespaces:
+        if ns.type != "net":
+            continue
+        paths = out.openers.setdefault(("net", ns.inode), [])
+        for h in ns.holders:
+            if h.kind == "process" and h.pid is not None:
+                paths.append(f"{proc}/{h.pid}/ns/net")
+            elif h.kind == "thread" and h.pid is not None and h.tid is not None:
+                paths.append(f"{proc}/{h.pid}/task/{h.tid}/ns/net")
+            elif h.kind == "fd" and h.pid is not None and h.fd is not None:
+                paths.append(f"{proc}/{h.pid}/fd/{h.fd}")
+            elif h.kind == "bind_mount" and h.path:
+                # Through the mounting process's root: the mount may be in another mount ns.
+                if h.pid is not None:
+                    paths.append(f"{proc}/{h.pid}/root{h.path}")
+                paths.append(h.path)
+            if len(paths) >= 4:
+                break
+    return out
+
+
 def _own_netns() -> int | None:
     try:
         return os.stat("/proc/self/ns/net").st_ino
