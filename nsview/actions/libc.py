@@ -1,0 +1,91 @@
+"""The few system calls Python 3.11's ``os`` lacks: setns, unshare, mount, umount2.
+
+Each wrapper raises :class:`OSError` with the real errno, like ``os`` does.
+Nothing here changes the calling process by itself being imported; only the
+children of :mod:`nsview.actions` call :func:`setns` and :func:`unshare`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import struct
+
+from nsview.collect.nsfs import CLONE_FLAG_TYPES
+
+# type name -> CLONE_NEW* flag
+CLONE_FLAGS: dict[str, int] = {name: flag for flag, name in CLONE_FLAG_TYPES.items()}
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MS_SHARED = 1 << 20
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_void_p,
+]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _check(result: int, what: str, path: str | None = None) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace(s) behind ``fd``: an nsfs file or (Linux 5.8+) a pidfd."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, None), "mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), "umount", target)
+
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """``ip link set lo up`` in the current network namespace, without iproute2."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        req = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, req))[1]
+        if not flags & _IFF_UP:
+            fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
+
+
+def describe_errno(err: int | None) -> str:
+    """'permission denied' rather than '[Errno 13] Permission denied'."""
+    if err is None:
+        return "unknown error"
+    if err in (errno.EPERM, errno.EACCES):
+        return "permission denied"
+    return os.strerror(err).lower()
