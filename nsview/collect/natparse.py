@@ -65,7 +65,7 @@ def parse_iptables_save(text: str, backend: str, family: str) -> list[NatTable]:
     tables: list[NatTable] = []
     current: NatTable | None = None
     chains: dict[str, NatChain] = {}
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # only \n: splitlines() would also split on \f, \x1c …
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

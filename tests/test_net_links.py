@@ -1,0 +1,181 @@
+"""Link parsing from netlink bytes, and peer resolution across namespaces.
+
+This kernel cannot create dummy, vlan or ipvlan links, so their RTM_NEWLINK
+messages are encoded to the kernel's binary format with pyroute2 and decoded
+back, exactly as a dump from a kernel that has them would arrive.
+"""
+
+from __future__ import annotations
+
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from nsview.collect.links import LinkRef, LinkTable, build_link_table, parse_link, parse_vxlan
+from nsview.collect.network import NetnsReading, resolve_links
+from nsview.model import Interface, NetState
+
+IFF_UP_BROADCAST_MULTICAST = 0x1 | 0x2 | 0x1000
+
+
+def _wire(cls, fields: dict, attrs: list):
+    """Encode a message to bytes and decode it again, as a dump delivers it."""
+    msg = cls()
+    for key, value in fields.items():
+        msg[key] = value
+    msg["attrs"] = attrs
+    msg.encode()
+    data = bytes(msg.data[: msg["header"]["length"]])
+    out = cls(data)
+    out.decode()
+    return out
+
+
+def _link(index: int, name: str, kind: str | None, data=None, extra=(), ifi_type=1):
+    attrs = [
+        ("IFLA_IFNAME", name),
+        ("IFLA_MTU", 1500),
+        ("IFLA_OPERSTATE", "UP"),
+        ("IFLA_ADDRESS", f"02:00:00:00:00:{index:02x}"),
+        *extra,
+    ]
+    if kind is not None:
+        info = [("IFLA_INFO_KIND", kind)]
+        if data is not None:
+            info.append(("IFLA_INFO_DATA", {"attrs": data}))
+        attrs.append(("IFLA_LINKINFO", {"attrs": info}))
+    return _wire(
+        ifinfmsg,
+        {
+            "family": 0,
+            "index": index,
+            "flags": IFF_UP_BROADCAST_MULTICAST,
+            "ifi_type": ifi_type,
+            "change": 0,
+        },
+        attrs,
+    )
+
+
+def test_dummy_vlan_ipvlan_from_netlink_bytes():
+    eth = _link(3, "eth0", None)
+    dummy = _link(4, "dummy0", "dummy")
+    vlan = _link(
+        5,
+        "eth0.10",
+        "vlan",
+        [("IFLA_VLAN_ID", 10), ("IFLA_VLAN_PROTOCOL", 0x8100)],
+        extra=[("IFLA_LINK", 3)],
+    )
+    ipvlan = _link(6, "ipv0", "ipvlan", [("IFLA_IPVLAN_MODE", 2)], extra=[("IFLA_LINK", 3)])
+    lo = _link(1, "lo", None, ifi_type=772)
+    addr = _wire(
+        ifaddrmsg,
+        {"family": 2, "prefixlen": 24, "flags": 0, "scope": 0, "index": 5},
+        [("IFA_ADDRESS", "192.0.2.10"), ("IFA_LOCAL", "192.0.2.10"), ("IFA_LABEL", "eth0.10")],
+    )
+    table = build_link_table([lo, eth, dummy, vlan, ipvlan], [addr])
+    by = {i.name: i for i in table.interfaces}
+    assert by["lo"].kind == "loopback"
+    assert by["eth0"].kind == "device"
+    assert by["dummy0"].kind == "dummy"
+    assert by["dummy0"].flags == ["UP", "BROADCAST", "MULTICAST"]
+    assert (by["eth0.10"].vlan.id, by["eth0.10"].vlan.protocol, by["eth0.10"].vlan.lower) == (
+        10,
+        "802.1Q",
+        "eth0",
+    )
+    assert (by["ipv0"].ipvlan.mode, by["ipv0"].ipvlan.lower) == ("l3s", "eth0")
+    assert [a.cidr for a in by["eth0.10"].addresses] == ["192.0.2.10/24"]
+    assert by["eth0.10"].addresses[0].scope == "global"
+
+
+def test_veth_with_netnsid_keeps_a_raw_pointer_only():
+    veth = _link(9, "eth0", "veth", extra=[("IFLA_LINK", 12), ("IFLA_LINK_NETNSID", 3)])
+    iface, ref, master = parse_link(veth)
+    assert iface.peer is None  # resolved later, across namespaces
+    assert ref == LinkRef(ifindex=12, netnsid=3, role="peer")
+    assert master is None
+
+
+def test_bridge_ports_from_master():
+    br = _link(2, "br0", "bridge", [("IFLA_BR_STP_STATE", 1)])
+    port = _link(3, "vethA", "veth", extra=[("IFLA_MASTER", 2), ("IFLA_LINK", 4)])
+    table = build_link_table([br, port], [])
+    by = {i.name: i for i in table.interfaces}
+    assert by["br0"].bridge.ports == ["vethA"]
+    assert by["br0"].bridge.stp_state == 1
+    assert by["vethA"].master == "br0"
+
+
+def test_vxlan_group_vs_remote():
+    assert parse_vxlan({"IFLA_VXLAN_GROUP": "239.0.0.1"}).group == "239.0.0.1"
+    assert parse_vxlan({"IFLA_VXLAN_GROUP": "10.0.0.1"}).remote == "10.0.0.1"
+    v6 = parse_vxlan({"IFLA_VXLAN_GROUP6": "ff05::1", "IFLA_VXLAN_LOCAL6": "fd00::1"})
+    assert (v6.group, v6.remote, v6.local) == ("ff05::1", None, "fd00::1")
+    none = parse_vxlan({"IFLA_VXLAN_GROUP": "0.0.0.0", "IFLA_VXLAN_ID": 7})
+    assert (none.group, none.remote, none.vni) == (None, None, 7)
+
+
+# ------------------------------------------------------------- peer resolution
+
+
+def _reading(inode: int, links: list[tuple[int, str, LinkRef | None]], nsids: dict[int, int]):
+    interfaces = [Interface(name=name, ifindex=index, kind="veth") for index, name, _ in links]
+    refs = {index: ref for index, _, ref in links if ref is not None}
+    return NetnsReading(
+        inode, NetState(interfaces=interfaces, nsids=nsids), LinkTable(interfaces, refs)
+    )
+
+
+def test_same_ifindex_in_other_namespaces_is_never_guessed():
+    # Host (100) has veth ifindex 5 whose peer is ifindex 2 in the netns it calls nsid 1 (=300).
+    # Namespace 200 also has an ifindex 2 veth — but it points elsewhere.
+    host = _reading(100, [(5, "vethhost", LinkRef(2, 1, "peer"))], {1: 300})
+    decoy = _reading(200, [(2, "eth0", LinkRef(7, 0, "peer"))], {0: 100})
+    real = _reading(300, [(2, "eth0", LinkRef(5, 0, "peer"))], {0: 100})
+    readings = {100: host, 200: decoy, 300: real}
+    resolve_links(readings)
+    peer = host.state.interfaces[0].peer
+    assert (peer.netns, peer.ifindex, peer.name, peer.status) == (300, 2, "eth0", "resolved")
+    assert real.state.interfaces[0].peer.netns == 100
+    assert real.state.interfaces[0].peer.status == "resolved"
+    # The decoy points at host ifindex 7, which does not exist: not verified.
+    assert decoy.state.interfaces[0].peer.status == "unverified"
+    assert decoy.state.interfaces[0].peer.name is None
+
+
+def test_unreachable_and_unverified_peers():
+    lonely = _reading(100, [(5, "veth0", LinkRef(2, 9, "peer"))], {})
+    resolve_links({100: lonely})
+    peer = lonely.state.interfaces[0].peer
+    assert (peer.netns, peer.ifindex, peer.status) == (None, 2, "unreachable")
+
+    # The peer's namespace is known but was not read (denied, gone …): unverified, not named.
+    half = _reading(100, [(5, "veth0", LinkRef(2, 1, "peer"))], {1: 400})
+    resolve_links({100: half})
+    peer = half.state.interfaces[0].peer
+    assert (peer.netns, peer.name, peer.status) == (400, None, "unverified")
+
+
+def test_peer_in_same_namespace():
+    both = _reading(
+        100, [(2, "a", LinkRef(3, None, "peer")), (3, "b", LinkRef(2, None, "peer"))], {}
+    )
+    resolve_links({100: both})
+    a, b = both.state.interfaces
+    assert (a.peer.netns, a.peer.name, a.peer.status) == (100, "b", "resolved")
+    assert (b.peer.netns, b.peer.name, b.peer.status) == (100, "a", "resolved")
+
+
+def test_lower_device_in_another_namespace():
+    mv = Interface(name="mv0", ifindex=4, kind="macvlan")
+    from nsview.model import LowerLinkInfo
+
+    mv.macvlan = LowerLinkInfo(mode="bridge")
+    inner = NetnsReading(
+        200, NetState(interfaces=[mv], nsids={0: 100}), LinkTable([mv], {4: LinkRef(2, 0, "lower")})
+    )
+    eth = Interface(name="eth0", ifindex=2, kind="device")
+    host = NetnsReading(100, NetState(interfaces=[eth]), LinkTable([eth], {}))
+    resolve_links({100: host, 200: inner})
+    assert (mv.macvlan.lower, mv.macvlan.lower_netns) == ("eth0", 100)
