@@ -1,0 +1,154 @@
+"""`nsview dump` end to end: the JSON contract, filters, errors, non-root."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nsview.model import NS_TYPES, SCHEMA_VERSION, snapshot_from_json
+
+from .conftest import nsview_bin, run
+
+
+def nsview(*args: str, check: bool = True, user: str | None = None):
+    argv = [nsview_bin(), *args]
+    if user:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def dump():
+    return json.loads(nsview("dump", "--json", "--no-net").stdout)
+
+
+@pytest.mark.privileged
+def test_json_has_the_documented_fields(dump):
+    assert dump["schema_version"] == SCHEMA_VERSION
+    assert dump["collected_at"].endswith("Z")
+    assert dump["host"]["hostname"] == os.uname().nodename
+    assert dump["host"]["kernel"] == os.uname().release
+    assert isinstance(dump["diagnostics"], list)
+    types = {ns["type"] for ns in dump["namespaces"]}
+    assert types == set(NS_TYPES)
+    for ns in dump["namespaces"]:
+        assert {"type", "inode", "id", "pids", "holders", "names", "parent", "owner",
+                "owner_uid"} <= set(ns)
+        assert isinstance(ns["inode"], int)
+        for holder in ns["holders"]:
+            assert holder["kind"] in ("process", "thread", "fd", "bind_mount", "for_children")
+            assert isinstance(holder["pid"], int)
+    me = next(p for p in dump["processes"] if p["comm"] == "nsview" or p["pid"] > 1)
+    assert {"pid", "ppid", "comm", "cmdline", "uid", "nspid", "cgroup", "ns"} <= set(me)
+    full = [p for p in dump["processes"] if len(p["ns"]) == 8]
+    assert full, "no process with all eight namespaces"
+
+
+@pytest.mark.privileged
+def test_json_round_trips_through_the_model(dump):
+    snap = snapshot_from_json(json.dumps(dump))
+    assert len(snap.namespaces) == len(dump["namespaces"])
+    assert snap.processes[0].pid == dump["processes"][0]["pid"]
+
+
+@pytest.mark.privileged
+def test_type_filter():
+    out = json.loads(nsview("dump", "--json", "--no-net", "--type", "net,pid").stdout)
+    assert {ns["type"] for ns in out["namespaces"]} == {"net", "pid"}
+
+
+@pytest.mark.privileged
+def test_pid_filter(proc_factory):
+    p = proc_factory(["unshare", "--uts", "sleep", "600"])
+    for _ in range(100):
+        if os.readlink(f"/proc/{p.pid}/ns/uts") != os.readlink("/proc/self/ns/uts"):
+            break
+        import time
+
+        time.sleep(0.02)
+    out = json.loads(nsview("dump", "--json", "--no-net", "--pid", str(p.pid)).stdout)
+    assert [proc["pid"] for proc in out["processes"]] == [p.pid]
+    assert len(out["namespaces"]) == 8
+    uts = next(ns for ns in out["namespaces"] if ns["type"] == "uts")
+    assert uts["pids"] == [p.pid]
+
+
+@pytest.mark.privileged
+def test_readable_tree_groups_by_type():
+    out = nsview("dump", "--no-net").stdout
+    for ns_type in NS_TYPES:
+        assert f"{ns_type} (" in out
+
+
+@pytest.mark.privileged
+def test_output_file_is_written_whole(tmp_path):
+    target = tmp_path / "snap.json"
+    nsview("dump", "--json", "--no-net", "-o", str(target))
+    assert json.loads(target.read_text())["schema_version"] == SCHEMA_VERSION
+    assert [p.name for p in tmp_path.iterdir()] == ["snap.json"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dump", "--type", "bogus"],
+        ["dump", "--type", ""],
+        ["dump", "--pid", "abc"],
+        ["dump", "--pid", "0"],
+        ["dump", "--unknown-flag"],
+        ["frobnicate"],
+        ["dump", "--indent", "x"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args):
+    result = nsview(*args, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("nsview")
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    result = nsview("dump", "--json", "--no-net", "-o", str(tmp_path / "no" / "such" / "f"),
+                    check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot write" in result.stderr
+
+
+@pytest.mark.privileged
+def test_non_root_sees_what_it_can_and_says_what_it_cannot(tmp_path):
+    if not shutil.which("setpriv"):
+        pytest.fail("setpriv (util-linux) is needed for this test")
+    # the nobody user must be able to run the venv's interpreter
+    result = nsview("dump", "--json", "--no-net", user="65534", check=False)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["host"]["collector_uid"] == 65534
+    denied = [d for d in out["diagnostics"] if d["kind"] == "denied"]
+    assert denied, "a non-root walk must record what it could not read"
+    assert "non-root" in result.stderr
+    # it still sees its own namespaces
+    mine = [p for p in out["processes"] if p["uid"] == 65534 and len(p["ns"]) == 8]
+    assert mine
+
+
+def test_dump_path_does_not_import_ui_libraries():
+    code = (
+        "import sys; from nsview.cli import main; "
+        "sys.stdout = open('/dev/null', 'w'); main(['dump', '--json', '--no-net']); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'pyroute2')]; "
+        "sys.stderr.write(repr(bad)); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_python_dash_m_works():
+    result = run(sys.executable, "-m", "nsview", "--version")
+    assert result.stdout.startswith("nsview ")

@@ -1,0 +1,271 @@
+"""The collector against real namespaces: each kind of holder is found.
+
+Every process started here runs in its own session and is killed by the
+``proc_factory`` fixture; named netns and mount points are removed in finally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from nsview.collect import CollectOptions, collect_snapshot
+
+from .conftest import run, unique
+
+pytestmark = pytest.mark.privileged
+
+
+def snapshot():
+    return collect_snapshot(CollectOptions(net=False))
+
+
+def ns_inode(pid: int, ns_type: str) -> int:
+    return os.stat(f"/proc/{pid}/ns/{ns_type}").st_ino
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def child_pids(pid: int) -> list[int]:
+    out = run("pgrep", "-P", str(pid), check=False).stdout.split()
+    return [int(p) for p in out]
+
+
+def find(snap, ns_type: str, inode: int):
+    for ns in snap.namespaces:
+        if ns.type == ns_type and ns.inode == inode:
+            return ns
+    raise AssertionError(f"{ns_type}:[{inode}] not in snapshot")
+
+
+def test_processes_in_new_namespaces_are_grouped(proc_factory):
+    p = proc_factory(["unshare", "--net", "--uts", "--ipc", "--mount", "--cgroup",
+                      "sleep", "600"])
+    wait_until(lambda: ns_inode(p.pid, "uts") != ns_inode(os.getpid(), "uts"))
+    snap = snapshot()
+    proc = next(x for x in snap.processes if x.pid == p.pid)
+    assert proc.comm == "sleep" and proc.cmdline == ["sleep", "600"]
+    for ns_type in ("net", "uts", "ipc", "mnt", "cgroup"):
+        ns = find(snap, ns_type, ns_inode(p.pid, ns_type))
+        assert ns.pids == [p.pid]
+        assert proc.ns[ns_type] == ns.inode
+        assert ns.owner == ns_inode(os.getpid(), "user")
+    # shared with us: the user and pid namespaces
+    assert proc.ns["pid"] == ns_inode(os.getpid(), "pid")
+    assert len(proc.ns) == 8
+
+
+def test_named_netns_has_its_name_and_bind_mount_holder(netns_factory):
+    name = netns_factory()
+    inode = os.stat(f"/run/netns/{name}").st_ino
+    ns = find(snapshot(), "net", inode)
+    assert name in ns.names
+    assert ns.pids == []
+    assert ("bind_mount", f"/run/netns/{name}") in [(h.kind, h.path) for h in ns.holders]
+
+
+def test_netns_held_only_by_an_fd(proc_factory):
+    # A python process opens the netns of a short-lived unshare child, which then exits.
+    holder = proc_factory([sys.executable, "-c", textwrap.dedent("""
+        import os, subprocess, sys, time
+        child = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+        while os.readlink(f"/proc/{child.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+            time.sleep(0.01)
+        fd = os.open(f"/proc/{child.pid}/ns/net", os.O_RDONLY)
+        child.kill(); child.wait()
+        print(fd, os.fstat(fd).st_ino, flush=True)
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    fd, inode = map(int, holder.stdout.readline().split())
+    ns = find(snapshot(), "net", inode)
+    assert ns.pids == []
+    assert [(h.kind, h.pid, h.fd) for h in ns.holders] == [("fd", holder.pid, fd)]
+
+
+def test_fd_opened_through_a_bind_mount_is_found(netns_factory, proc_factory):
+    """Such an fd's link reads as the mount path, not net:[…]; after `ip netns del`
+    it reads "/" — both must still be recognised as the namespace."""
+    name = netns_factory()
+    path = f"/run/netns/{name}"
+    inode = os.stat(path).st_ino
+    holder = proc_factory([sys.executable, "-c", textwrap.dedent(f"""
+        import os, time
+        fd = os.open({path!r}, os.O_RDONLY)
+        print(fd, flush=True)
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    fd = int(holder.stdout.readline())
+    ns = find(snapshot(), "net", inode)
+    assert ("fd", holder.pid, fd, path) in [(h.kind, h.pid, h.fd, h.path) for h in ns.holders]
+    run("ip", "netns", "del", name)
+    ns = find(snapshot(), "net", inode)
+    assert [(h.kind, h.pid, h.fd) for h in ns.holders] == [("fd", holder.pid, fd)]
+    assert ns.names == []
+
+
+def test_netns_bind_mounted_only_inside_a_private_mount_namespace(proc_factory, tmp_path):
+    target = tmp_path / f"{unique()}-net"
+    target.touch()
+    ready = tmp_path / "ready"
+    # The outer shell owns a private mount namespace; an inner unshare makes a netns,
+    # bind-mounts it there and exits, so only that mount keeps the netns alive.
+    script = (
+        f"unshare --net sh -c 'mount --bind /proc/self/ns/net {target}' && "
+        f"touch {ready} && exec sleep 600"
+    )
+    p = proc_factory(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    wait_until(ready.exists)
+    mountinfo = Path(f"/proc/{p.pid}/mountinfo").read_text()
+    line = next(x for x in mountinfo.splitlines() if str(target) in x)
+    inode = int(line.split()[3].split("[")[1].rstrip("]"))
+    assert str(target) not in Path("/proc/self/mountinfo").read_text()
+    ns = find(snapshot(), "net", inode)
+    assert ns.pids == []
+    assert [(h.kind, h.pid, h.path) for h in ns.holders] == [("bind_mount", p.pid, str(target))]
+
+
+def test_nested_user_and_pid_namespaces(proc_factory):
+    p = proc_factory(["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+                      "unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+                      "sleep", "600"])
+    # unshare(outer) -> unshare(inner, pid 1 of ns1) -> unshare -> sleep
+    def innermost():
+        pids = run("pgrep", "-s", str(p.pid), "-x", "sleep", check=False).stdout.split()
+        return int(pids[0]) if pids else None
+    sleeper = wait_until(innermost)
+    snap = snapshot()
+    proc = next(x for x in snap.processes if x.pid == sleeper)
+    assert len(proc.nspid) == 3 and proc.nspid[0] == sleeper and proc.nspid[-1] == 1
+    inner_user = find(snap, "user", proc.ns["user"])
+    outer_user = find(snap, "user", inner_user.parent)
+    host_user = ns_inode(os.getpid(), "user")
+    assert outer_user.parent == host_user
+    assert inner_user.owner == outer_user.inode
+    assert inner_user.owner_uid == 0 and outer_user.owner_uid == 0
+    inner_pid = find(snap, "pid", proc.ns["pid"])
+    outer_pid = find(snap, "pid", inner_pid.parent)
+    assert outer_pid.parent == ns_inode(os.getpid(), "pid")
+    # a pid namespace is owned by the user namespace it was created in
+    assert inner_pid.owner == inner_user.inode
+    assert outer_pid.owner == outer_user.inode
+
+
+def test_thread_in_another_netns(proc_factory):
+    p = proc_factory([sys.executable, "-c", textwrap.dedent("""
+        import ctypes, os, threading, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE_NEWNET = 0x40000000
+        def worker():
+            assert libc.unshare(CLONE_NEWNET) == 0, ctypes.get_errno()
+            print(threading.get_native_id(), os.stat("/proc/thread-self/ns/net").st_ino,
+                  flush=True)
+            time.sleep(600)
+        threading.Thread(target=worker, daemon=True).start()
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    tid, inode = map(int, p.stdout.readline().split())
+    snap = snapshot()
+    ns = find(snap, "net", inode)
+    assert ns.pids == [p.pid]
+    assert [(h.kind, h.pid, h.tid) for h in ns.holders] == [("thread", p.pid, tid)]
+    proc = next(x for x in snap.processes if x.pid == p.pid)
+    assert proc.ns["net"] == ns_inode(os.getpid(), "net")
+    assert proc.threads == 2
+
+
+def test_pid_for_children(proc_factory):
+    # unshare --pid without --fork: the shell's children land in a new pid namespace
+    p = proc_factory(["unshare", "--pid", "sh", "-c", "sleep 600 & wait"])
+    def for_children():
+        try:  # ENOENT until the new namespace has its init (the first child)
+            link = os.readlink(f"/proc/{p.pid}/ns/pid_for_children")
+        except FileNotFoundError:
+            return None
+        return link != os.readlink(f"/proc/{p.pid}/ns/pid") and int(link[5:-1])
+    inode = wait_until(for_children)
+    sleeper = wait_until(lambda: child_pids(p.pid))[0]
+    snap = snapshot()
+    proc = next(x for x in snap.processes if x.pid == p.pid)
+    assert proc.ns_for_children == {"pid": inode}
+    ns = find(snap, "pid", inode)
+    assert ("for_children", p.pid) in [(h.kind, h.pid) for h in ns.holders]
+    assert sleeper in ns.pids
+    assert ns.parent == ns_inode(os.getpid(), "pid")
+
+
+def test_pid_1_denial_is_a_diagnostic_not_a_failure():
+    try:
+        os.readlink("/proc/1/ns/net")
+        pytest.skip("this machine's PID 1 does not deny its namespaces")
+    except PermissionError:
+        pass
+    snap = snapshot()
+    assert any(d.kind == "denied" and 1 in d.pids for d in snap.diagnostics)
+    assert any(p.pid == 1 for p in snap.processes)
+
+
+def test_finds_everything_lsns_finds(proc_factory, netns_factory):
+    proc_factory(["unshare", "--net", "--uts", "sleep", "600"])
+    netns_factory()
+    out = json.loads(run("lsns", "-J").stdout)
+    lsns = {(n["type"], int(n["ns"])) for n in out["namespaces"]}
+    ours = {(ns.type, ns.inode) for ns in snapshot().namespaces}
+    assert lsns <= ours, lsns - ours
+
+
+def test_split_map_reads_half_in_a_forked_child_and_keeps_order():
+    from nsview.collect.split import split_map
+
+    items = list(range(1000))
+    out = split_map(lambda chunk: [(os.getpid(), i) for i in chunk], items)
+    assert [i for _pid, i in out] == items
+    readers = {pid for pid, _i in out}
+    assert len(readers) == 2 and os.getpid() in readers
+
+
+def test_split_walk_matches_inline_walk(proc_factory):
+    """The forked two-process walk reads the same namespaces as one process reading all."""
+    from nsview.collect import procfs
+    from nsview.collect.split import split_map
+
+    for _ in range(3):
+        proc_factory(["unshare", "--net", "sleep", "600"])
+    pids = procfs.list_pids("/proc") * 3  # enough items to fork
+    assert len(pids) >= 200
+
+    def namespaces(tuples):
+        return [(r[0], r[10]) for r in tuples]  # pid, type -> inode
+
+    inline = namespaces(procfs.read_task_tuples("/proc", pids))
+    split = namespaces(split_map(lambda items: procfs.read_task_tuples("/proc", items), pids))
+    assert len(split) == len(inline)
+    same = sum(a == b for a, b in zip(inline, split, strict=True))
+    assert same >= len(inline) - 6  # a process may exit between the two walks
+
+
+def test_split_falls_back_when_the_child_dies():
+    from nsview.collect.split import split_map
+
+    parent = os.getpid()
+
+    def work(items):
+        if os.getpid() != parent:
+            os._exit(3)  # the forked child dies without answering
+        return [i * 2 for i in items]
+
+    assert split_map(work, list(range(500))) == [i * 2 for i in range(500)]

@@ -1,0 +1,76 @@
+"""Layers go one way: collect -> model -> analyze -> cli/tui.
+
+collect, model and analyze never import textual or rich (nor the TUI or CLI);
+only nsview.tui imports textual. Checked statically over every module, and by
+importing the core in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nsview"
+CORE = ("collect", "model", "analyze")
+UI_LIBRARIES = ("textual", "rich")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def core_files() -> list[Path]:
+    files = []
+    for layer in CORE:
+        target = PACKAGE / layer
+        files += sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
+    return files
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_core_module_imports_no_ui(path: Path):
+    bad = {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] in UI_LIBRARIES or name.startswith(("nsview.tui", "nsview.cli"))
+    }
+    assert not bad, f"{path} imports {sorted(bad)}"
+
+
+def test_only_the_tui_imports_textual():
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "tui" not in path.relative_to(PACKAGE).parts
+        and any(name.split(".")[0] == "textual" for name in imported_modules(path))
+    ]
+    assert not offenders
+
+
+def test_importing_the_core_loads_no_ui_library():
+    modules = []
+    for layer in CORE:
+        target = PACKAGE / layer
+        paths = sorted(target.rglob("*.py")) if target.is_dir() else []
+        for path in paths:
+            rel = path.relative_to(PACKAGE.parent).with_suffix("")
+            name = ".".join(rel.parts).removesuffix(".__init__")
+            modules.append(name)
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {UI_LIBRARIES!r}]\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
