@@ -20,10 +20,11 @@ import time
 import uuid
 
 import pytest
-from conftest import nsview_bin, run
 
 from nsview.collect import CollectOptions, collect_snapshot
 from nsview.model import snapshot_from_json, snapshot_to_json
+
+from .conftest import nsview_bin, run
 
 pytestmark = pytest.mark.privileged
 
@@ -178,14 +179,19 @@ def snapshot(topo):
 
 
 def _root_state() -> tuple:
-    links = run("ip", "-j", "link").stdout
-    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+    """What nsview could change by accident in the root netns: a new netns file
+    (a pyroute2 netns= that creates), a legacy nat table instantiated by running
+    iptables-legacy-save where none existed, an nftables table. Other people's
+    test objects (nsvt…/nsvlab… names) come and go meanwhile and are ignored."""
+    netns = []
+    if os.path.isdir("/run/netns"):
+        netns = sorted(n for n in os.listdir("/run/netns") if not n.startswith(("nsvt", "nsvlab")))
     legacy = ""
     if os.path.exists("/proc/self/net/ip_tables_names"):
         with open("/proc/self/net/ip_tables_names") as f:
             legacy = f.read()
     nft = run("nft", "list", "tables").stdout
-    return links, netns, legacy, nft
+    return netns, legacy, nft
 
 
 def _net(snap, inode):
