@@ -29,9 +29,7 @@ def parse_types(text: str) -> tuple[str, ...]:
         raise UsageError("no namespace types given (e.g. --types net,uts)")
     for name in names:
         if name not in NS_TYPES:
-            raise UsageError(
-                f"unknown namespace type {name!r} (choose from {','.join(NS_ORDER)})"
-            )
+            raise UsageError(f"unknown namespace type {name!r} (choose from {','.join(NS_ORDER)})")
     return tuple(t for t in NS_ORDER if t in names)
 
 
@@ -158,9 +156,7 @@ def default_types(target: Target) -> tuple[str, ...]:
     if target.kind != "pid":
         return tuple(target.namespaces)
     return tuple(
-        t
-        for t in NS_ORDER
-        if t in target.namespaces and target.namespaces[t] != target.own.get(t)
+        t for t in NS_ORDER if t in target.namespaces and target.namespaces[t] != target.own.get(t)
     )
 
 
