@@ -1,13 +1,155 @@
-"""Options of plain ``nsview`` (the TUI) and its launcher; filled in by the TUI issue."""
+"""Options of plain ``nsview`` (the TUI) and its launcher.
+
+``nsview`` opens the TUI on a live collection, ``nsview --load snap.json`` on a
+saved ``nsview dump --json``; ``--demo`` brings the lab up first and always
+tears it down afterwards.
+"""
+
+from __future__ import annotations
 
 import argparse
+import sys
+
+from nsview.cli import parsing
+
+DEFAULT_INTERVAL = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    group = parser.add_argument_group("interactive view (no COMMAND)")
+    group.add_argument(
+        "--load",
+        metavar="SNAP.json",
+        help="open a snapshot saved with 'nsview dump --json' instead of reading this host",
+    )
+    group.add_argument(
+        "--interval",
+        type=parsing.seconds,
+        metavar="SECONDS",
+        default=None,
+        help=f"refresh every SECONDS (0 = never; default {DEFAULT_INTERVAL:g}, or 0 with --load)",
+    )
+    group.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="colour theme (nsview-dark, nsview-light, nsview-contrast, or a file in "
+        "~/.config/nsview/themes/NAME.toml)",
+    )
+    group.add_argument(
+        "--demo",
+        action="store_true",
+        help="build the demo lab (namespaces, veths, bridge, NAT), open it, tear it down on exit",
+    )
+    group.add_argument(
+        "--no-net",
+        action="store_true",
+        help="do not enter network namespaces (faster; the Network view stays empty)",
+    )
+
+
+def load_snapshot_file(path: str):
+    """The snapshot in ``path``, or NsviewError with one line saying what is wrong."""
+    from nsview.errors import NsviewError
+    from nsview.model import SchemaError, snapshot_from_json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise NsviewError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise NsviewError(
+            f"{path}: not a text file (expected 'nsview dump --json' output)"
+        ) from None
+    try:
+        return snapshot_from_json(text)
+    except SchemaError as exc:
+        raise NsviewError(f"{path}: {exc}") from None
+
+
+def resolve_theme(name: str | None, themes) -> tuple[str, list[str]]:
+    """The theme to start with, and warnings to show (bad theme files, fallbacks)."""
+    from textual.theme import BUILTIN_THEMES
+
+    from nsview.errors import UsageError
+    from nsview.tui.themes import DEFAULT_THEME
+
+    warnings = list(themes.errors)
+    default = DEFAULT_THEME if DEFAULT_THEME in themes.themes else "textual-dark"
+    if DEFAULT_THEME not in themes.themes:
+        warnings.append(f"default theme {DEFAULT_THEME} unavailable; using textual-dark")
+    if name is None:
+        return default, warnings
+    if name in themes.themes or name in BUILTIN_THEMES:
+        return name, warnings
+    if name in themes.bad_names:
+        warnings.append(f"theme {name!r} could not be loaded (see above); using {default}")
+        return default, warnings
+    available = ", ".join(list(themes.themes) + sorted(BUILTIN_THEMES))
+    raise UsageError(f"unknown theme {name!r} (available: {available})")
 
 
 def run(args: argparse.Namespace) -> int:
+    from nsview.errors import UsageError
+
+    if args.demo and args.load:
+        raise UsageError("--demo and --load cannot be combined")
+    if args.demo:
+        return _run_demo(args)
+    return launch(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     from nsview.errors import NsviewError
 
-    raise NsviewError("the TUI is not built yet; use 'nsview dump'")
+    try:
+        from nsview.lab import demo_session
+    except ImportError:
+        raise NsviewError(
+            "--demo needs the lab (nsview.lab.demo_session), which this build lacks"
+        ) from None
+    with demo_session():
+        return launch(args)
+
+
+def launch(args: argparse.Namespace) -> int:
+    from nsview.tui.themes import load_themes
+
+    themes = load_themes()
+    theme, warnings = resolve_theme(args.theme, themes)
+    for line in warnings:
+        print(f"nsview: {line}", file=sys.stderr)
+    if args.load:
+        path = args.load
+        snapshot = load_snapshot_file(path)
+
+        def source():
+            return load_snapshot_file(path)
+
+        interval = args.interval if args.interval is not None else 0.0
+        origin = path
+    else:
+        from nsview.collect import CollectOptions, collect_snapshot
+
+        options = CollectOptions(net=not args.no_net)
+
+        def source():
+            return collect_snapshot(options)
+
+        snapshot = None
+        interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
+        origin = "live"
+
+    from nsview.tui.app import NsviewApp
+
+    app = NsviewApp(
+        snapshot=snapshot,
+        source=source,
+        interval=interval,
+        themes=themes,
+        theme=theme,
+        origin=origin,
+        startup_messages=warnings,
+    )
+    app.run()
+    return app.return_code or 0

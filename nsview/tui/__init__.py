@@ -1,0 +1,1 @@
+"""The interactive view (Textual). The only package that imports textual."""

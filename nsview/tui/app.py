@@ -1,0 +1,568 @@
+"""The nsview TUI: three trees over one snapshot, a detail pane, a filter, auto-refresh.
+
+Adding an action (e.g. "join" on ``x``) is a small edit: append a ``Binding``
+to ``NsviewApp.BINDINGS`` (with a description and a tooltip: the footer, the
+``?`` screen and the command palette all read them) and write
+``action_<name>``; ``selected_target()`` gives the process or namespace under
+the cursor, ``push_screen`` shows a modal (auto-refresh pauses while one is
+open) and ``refresh_now()`` re-reads the system afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
+from textual.worker import get_current_worker
+
+from nsview.analyze.lookup import Lookup, Ref
+from nsview.analyze.relations import Relation, details, relations
+from nsview.analyze.search import Filtered, Query, filter_view, parse_query
+from nsview.analyze.views import VIEW_CLASSES, View, build_views
+from nsview.model import Namespace, Process, Snapshot
+from nsview.tui.detail import DetailPane
+from nsview.tui.screens import HelpScreen
+from nsview.tui.themes import (
+    DEFAULT_THEME,
+    ThemeSet,
+    resolve_references,
+    theme_variable_defaults,
+)
+from nsview.tui.tree import NsTree
+
+Source = Callable[[], Snapshot]
+FILTER_DELAY = 0.15  # seconds of quiet typing before the filter runs
+
+
+class NsviewCommands(Provider):
+    """The command palette: every action of the app, by name."""
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, NsviewApp)
+        for key, title, help_text, action in app.action_list():
+            yield DiscoveryHit(f"{title} ({key})", partial(app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, NsviewApp)
+        matcher = self.matcher(query)
+        for key, title, help_text, action in app.action_list():
+            text = f"{title} ({key})"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(
+                    score, matcher.highlight(text), partial(app.run_action, action), help=help_text
+                )
+
+
+class NsviewApp(App[None]):
+    CSS_PATH = "nsview.tcss"
+    TITLE = "nsview"
+    COMMANDS = App.COMMANDS | {NsviewCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            key_display="?",
+            id="help",
+            tooltip="every key, and what it does",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            id="filter",
+            tooltip="show only rows matching a name, pid, inode, IP, interface or comm",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            id="clear_filter",
+            tooltip="drop the filter and show everything",
+        ),
+        Binding(
+            "g",
+            "jump",
+            "Jump",
+            id="jump",
+            tooltip="go to the related row: veth peer, bridge, namespace, process…",
+        ),
+        Binding("r", "refresh", "Refresh", id="refresh", tooltip="read the system again now"),
+        Binding("t", "cycle_theme", "Theme", id="theme", tooltip="next colour theme"),
+        Binding(
+            "1",
+            "show_view('namespaces')",
+            "Namespaces",
+            show=False,
+            id="view_namespaces",
+            tooltip="namespaces by type, and the pid/user hierarchies",
+        ),
+        Binding(
+            "2",
+            "show_view('network')",
+            "Network",
+            show=False,
+            id="view_network",
+            tooltip="network namespaces: interfaces, routes, rules, NAT",
+        ),
+        Binding(
+            "3",
+            "show_view('processes')",
+            "Processes",
+            show=False,
+            id="view_processes",
+            tooltip="the process tree and the namespaces of each process",
+        ),
+        Binding("q", "quit", "Quit", id="quit", tooltip="leave nsview"),
+    ]
+
+    # Tree actions listed in the help screen and the palette (the tree owns the keys).
+    TREE_ACTIONS = (
+        ("enter/l", "Expand", "open the row under the cursor", "expand_node"),
+        ("h", "Collapse", "close the row, or go to its parent", "collapse_node"),
+    )
+
+    class SnapshotReady(Message):
+        def __init__(self, snapshot: Snapshot, seq: int) -> None:
+            super().__init__()
+            self.snapshot = snapshot
+            self.seq = seq
+
+    class CollectFailed(Message):
+        def __init__(self, error: str, seq: int) -> None:
+            super().__init__()
+            self.error = error
+            self.seq = seq
+
+    def __init__(
+        self,
+        *,
+        snapshot: Snapshot | None = None,
+        source: Source | None = None,
+        interval: float = 0.0,
+        themes: ThemeSet | None = None,
+        theme: str | None = None,
+        origin: str = "",
+        startup_messages: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.interval = interval
+        self.origin = origin  # "live", or where the snapshot was loaded from
+        self.theme_set = themes or ThemeSet()
+        for t in self.theme_set.themes.values():
+            self.register_theme(t)
+        wanted = theme or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = wanted
+        self.startup_messages = list(startup_messages)
+        self.snapshot: Snapshot | None = None
+        self.lookup: Lookup | None = None
+        self.views: dict[str, View] = {}
+        self.filter_query: Query | None = None
+        self.filtered: dict[str, Filtered] = {}
+        self.current_view = "namespaces"
+        self.collecting = False
+        self.collections = 0  # snapshots applied
+        self._initial = snapshot
+        self._seq = itertools.count(1)
+        self._latest_seq = 0
+        self._timer: Timer | None = None
+        self._filter_timer: Timer | None = None
+        self._stale: set[str] = set()
+
+    # -- theme variables --------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return theme_variable_defaults()
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = resolve_references(super().get_css_variables())
+        self.theme_variables = variables
+        return variables
+
+    # -- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        yield Input(
+            placeholder="filter: name, pid, inode, IP, interface, comm (escape clears)",
+            id="filter",
+        )
+        yield Tabs(
+            *(
+                Tab(f"{i}·{cls.title}", id=f"tab-{cls.name}")
+                for i, cls in enumerate(VIEW_CLASSES, 1)
+            ),
+            id="tabs",
+        )
+        with Horizontal(id="main"):
+            with ContentSwitcher(initial=f"tree-{self.current_view}", id="trees"):
+                for cls in VIEW_CLASSES:
+                    yield NsTree(cls.name, id=f"tree-{cls.name}")
+            yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.cursor_blink = False
+        filter_input.display = False
+        for message in self.startup_messages:
+            self.notify(message, severity="warning", timeout=15)
+        self.tree().focus()
+        if self._initial is not None:
+            self.apply_snapshot(self._initial)
+            self._initial = None
+            self._schedule_next()
+        elif self.source is not None:
+            self.refresh_now()
+        self._update_status()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def tree(self, view: str | None = None) -> NsTree:
+        return self.query_one(f"#tree-{view or self.current_view}", NsTree)
+
+    def selected_ref(self) -> Ref | None:
+        item = self.tree().cursor_item()
+        return item.ref if item is not None else None
+
+    def selected_target(self) -> Process | Namespace | None:
+        """The process or namespace under the cursor, for actions (join, delete…).
+
+        A row about an interface, route, rule or NAT entry gives its network
+        namespace; a holder its namespace; a "namespaces" group its process.
+        """
+        ref = self.selected_ref()
+        lk = self.lookup
+        if ref is None or lk is None:
+            return None
+        kind = ref[0]
+        if kind == "proc":
+            return lk.process(ref[1])
+        if kind in ("ns", "holder"):
+            return lk.namespace(ref[1], ref[2])
+        if kind in ("iface", "route", "rule", "nat_table", "nat_chain", "nat_rule"):
+            return lk.namespace("net", ref[1])
+        if kind == "group" and ref[1] == "procns":
+            return lk.process(ref[2])
+        if kind == "group" and ref[1] in ("routes", "local_routes", "rules", "nat"):
+            return lk.namespace("net", ref[2])
+        return None
+
+    def selected_relations(self) -> list[Relation]:
+        ref = self.selected_ref()
+        if ref is None or self.lookup is None:
+            return []
+        return relations(self.lookup, ref, self.current_view)
+
+    def action_list(self) -> list[tuple[str, str, str, str]]:
+        """(key, title, help, action) of every action, from the bindings."""
+        out = []
+        seen = set()
+        for cls in type(self).__mro__:
+            for binding in cls.__dict__.get("BINDINGS", []):
+                if not isinstance(binding, Binding) or binding.action in seen or binding.system:
+                    continue
+                seen.add(binding.action)
+                key = binding.key_display or binding.key
+                out.append(
+                    (key, binding.description or binding.action, binding.tooltip, binding.action)
+                )
+        for key, title, help_text, action in self.TREE_ACTIONS:
+            out.append((key, title, help_text, action))
+        return out
+
+    # -- snapshot ---------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.lookup = Lookup(snapshot)
+        self.views = build_views(self.lookup)
+        self.filtered = {}
+        self.collections += 1
+        first = self.collections == 1
+        if first:
+            procs = self.tree("processes")
+            procs.expanded = {(f"p:{pid}",) for pid in self.lookup.children.get(0, [])}
+        self._stale = set(self.views)
+        with self.batch_update():
+            self._show_tree(self.current_view)
+        self._update_detail()
+        self._update_status()
+
+    def _filtered_for(self, name: str) -> Filtered | None:
+        if self.filter_query is None:
+            return None
+        found = self.filtered.get(name)
+        if found is None:
+            found = self.filtered[name] = filter_view(self.views[name], self.filter_query)
+        return found
+
+    def _show_tree(self, name: str) -> None:
+        if name not in self.views:
+            return
+        self.tree(name).show(self.views[name], self._filtered_for(name))
+        self._stale.discard(name)
+
+    # -- refresh ----------------------------------------------------------------------
+
+    def refresh_now(self) -> None:
+        """Collect again now (in a thread); the next automatic refresh follows it."""
+        if self.source is None:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        seq = next(self._seq)
+        self._latest_seq = seq
+        self.collecting = True
+        self._update_status()
+        self._collect(seq)
+
+    @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
+    def _collect(self, seq: int) -> None:
+        worker = get_current_worker()
+        source = self.source
+        assert source is not None
+        try:
+            snapshot = source()
+            # Warm the lookups off the event loop.
+            Lookup(snapshot)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(self.CollectFailed(f"{type(exc).__name__}: {exc}", seq))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.SnapshotReady(snapshot, seq))
+
+    def on_nsview_app_snapshot_ready(self, message: SnapshotReady) -> None:
+        if message.seq != self._latest_seq:
+            return  # overtaken by a newer request
+        self.collecting = False
+        try:
+            self.apply_snapshot(message.snapshot)
+        except Exception as exc:
+            self.log.error(f"applying snapshot failed: {exc!r}")
+            self.notify(f"could not show the new snapshot: {exc}", severity="error", timeout=10)
+        self._schedule_next()
+
+    def on_nsview_app_collect_failed(self, message: CollectFailed) -> None:
+        if message.seq != self._latest_seq:
+            return
+        self.collecting = False
+        self.notify(
+            f"collection failed: {message.error}", title="refresh", severity="error", timeout=10
+        )
+        self._update_status()
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = None
+        if self.interval > 0 and self.source is not None:
+            self._timer = self.set_timer(self.interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if isinstance(self.screen, ModalScreen):
+            self._schedule_next()  # a dialog is open: poll later, not under it
+            return
+        self.refresh_now()
+
+    # -- status and detail ------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        text = Text()
+        text.append(" nsview ", style="bold reverse")
+        snap = self.snapshot
+        if snap is None:
+            text.append("  collecting…" if self.collecting else "  no snapshot")
+        else:
+            host = snap.host
+            text.append(f"  {host.hostname or '?'}", style="bold")
+            text.append(f"  {len(snap.namespaces)} namespaces · {len(snap.processes)} processes")
+            text.append(f"  {snap.collected_at}", style="dim")
+            denied = sum(1 for d in snap.diagnostics if d.kind != "gone")
+            if denied:
+                text.append(f"  ⚠ {denied} unseen", style="bold")
+        if self.origin and self.origin != "live":
+            text.append(f"  file {self.origin}", style="dim")
+        if self.collecting and snap is not None:
+            text.append("  refreshing…", style="italic")
+        elif self.source is not None and self.interval > 0:
+            text.append(f"  every {self.interval:g}s", style="dim")
+        if self.filter_query is not None:
+            found = self.filtered.get(self.current_view)
+            count = len(found.matches) if found else 0
+            text.append(f"  filter “{self.filter_query.text}”: {count} here", style="bold")
+        self.query_one("#status", Static).update(text)
+
+    def _update_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        ref = self.selected_ref()
+        if self.lookup is None:
+            return
+        pane.show(
+            details(self.lookup, ref) if ref else details(self.lookup, ()),
+            self.selected_relations(),
+        )
+
+    @on(NsTree.NodeHighlighted)
+    def _highlighted(self, event: NsTree.NodeHighlighted) -> None:
+        if event.control is self.tree():
+            self._update_detail()
+
+    # -- views ------------------------------------------------------------------------
+
+    def action_show_view(self, name: str) -> None:
+        if name not in {cls.name for cls in VIEW_CLASSES}:
+            return
+        self.current_view = name
+        self.query_one("#trees", ContentSwitcher).current = f"tree-{name}"
+        tabs = self.query_one("#tabs", Tabs)
+        if tabs.active != f"tab-{name}":
+            tabs.active = f"tab-{name}"
+        if name in self._stale:
+            self._show_tree(name)
+        tree = self.tree()
+        tree.focus()
+        if tree.cursor_line < 0 and tree.root.children:
+            tree.cursor_line = 0
+        self._update_detail()
+        self._update_status()
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        name = (event.tab.id or "").removeprefix("tab-")
+        if name and name != self.current_view:
+            self.action_show_view(name)
+
+    # -- filter -----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, partial(self.set_filter, event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        self.set_filter(event.value)
+        if not event.value.strip():
+            self.query_one("#filter", Input).display = False
+        self.tree().focus()
+
+    def set_filter(self, text: str) -> None:
+        """Filter every view by ``text`` (empty: no filter)."""
+        query = parse_query(text)
+        if query == self.filter_query:
+            return
+        self.filter_query = query
+        self.filtered = {}
+        self._stale = set(self.views)
+        with self.batch_update():
+            self._show_tree(self.current_view)
+        self._update_detail()
+        self._update_status()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if self.filter_query is None and not box.display:
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        box.value = ""
+        box.display = False
+        self.set_filter("")
+        self.tree().focus()
+
+    # -- jumps ------------------------------------------------------------------------
+
+    def action_jump(self) -> None:
+        rels = self.selected_relations()
+        if not rels:
+            self.notify("nothing related to jump to from here", timeout=3)
+            return
+        self.jump_to(rels[0])
+
+    @on(DetailPane.JumpRequested)
+    def _jump_requested(self, event: DetailPane.JumpRequested) -> None:
+        self.jump_to(event.relation)
+
+    def jump_to(self, rel: Relation) -> bool:
+        view = self.views.get(rel.view)
+        path = view.locate(rel.ref) if view is not None else None
+        if path is None:
+            self.notify(f"{rel.text}: not shown in this snapshot", severity="warning", timeout=4)
+            return False
+        if self.current_view != rel.view:
+            self.action_show_view(rel.view)
+        tree = self.tree(rel.view)
+        if not tree.reveal(path):
+            if self.filter_query is not None:
+                self.notify("filter cleared to show the target", timeout=3)
+                self.action_clear_filter()
+            if not tree.reveal(path):
+                self.notify(f"{rel.text}: not found", severity="warning", timeout=4)
+                return False
+        tree.focus()
+        self._update_detail()
+        return True
+
+    # -- other actions ----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        keys = [(key, title, help_text) for key, title, help_text, _ in self.action_list()]
+        self.push_screen(HelpScreen(keys))
+
+    def action_refresh(self) -> None:
+        if self.source is None:
+            self.notify("nothing to refresh: this snapshot was given, not collected", timeout=3)
+            return
+        self.refresh_now()
+
+    def action_cycle_theme(self) -> None:
+        names = self.theme_set.names or ["textual-dark", "textual-light"]
+        try:
+            index = names.index(self.theme)
+        except ValueError:
+            index = -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_expand_node(self) -> None:
+        self.tree().action_expand()
+
+    def action_collapse_node(self) -> None:
+        self.tree().action_collapse()

@@ -1,0 +1,70 @@
+"""The detail pane: every field the snapshot has for the selected row, and its relations."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from nsview.analyze.relations import Detail, Relation
+
+VIEW_TITLES = {"namespaces": "Namespaces", "network": "Network", "processes": "Processes"}
+
+
+class DetailPane(Vertical):
+    """Fields on top; below, the related rows as a list to jump to (enter or click)."""
+
+    class JumpRequested(Message):
+        def __init__(self, relation: Relation) -> None:
+            super().__init__()
+            self.relation = relation
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.relations: list[Relation] = []
+        self.detail: Detail | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(id="detail-title")
+            yield Static(id="detail-body")
+        yield Label("related", id="relations-title")
+        yield OptionList(id="relations")
+
+    def show(self, detail: Detail, relations: list[Relation]) -> None:
+        self.detail = detail
+        self.relations = relations
+        self.query_one("#detail-title", Static).update(Text(detail.title, style="bold"))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(overflow="fold")
+        for key, value in detail.rows:
+            table.add_row(Text(key), Text(value))
+        self.query_one("#detail-body", Static).update(table)
+        options = self.query_one("#relations", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        for i, rel in enumerate(relations):
+            key = "g " if i == 0 else "  "
+            prompt = Text.assemble(
+                (key, "bold"), f"→ {rel.text} ", (f"[{VIEW_TITLES.get(rel.view, rel.view)}]", "dim")
+            )
+            options.add_option(Option(prompt, id=str(i)))
+        if relations and highlighted is not None:
+            options.highlighted = min(highlighted, len(relations) - 1)
+        title = self.query_one("#relations-title", Label)
+        title.update(
+            f"related ({len(relations)}): g jumps to the first; tab here, enter to jump"
+            if relations
+            else "related: nothing"
+        )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        index = int(event.option.id or 0)
+        if 0 <= index < len(self.relations):
+            self.post_message(self.JumpRequested(self.relations[index]))
