@@ -113,6 +113,16 @@ def test_bad_input_is_one_line_exit_2(args):
     assert result.stderr.startswith("nsview")
 
 
+@pytest.mark.privileged
+def test_pid_that_does_not_exist_is_one_line():
+    result = nsview("dump", "--json", "--no-net", "--pid", "4194304", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "nsview: no process 4194304 (it may have exited)"
+    )
+    assert result.stdout == ""
+
+
 def test_unwritable_output_is_one_line(tmp_path):
     result = nsview("dump", "--json", "--no-net", "-o", str(tmp_path / "no" / "such" / "f"),
                     check=False)

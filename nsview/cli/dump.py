@@ -47,12 +47,18 @@ def run(args: argparse.Namespace) -> int:
     from nsview.analyze.filters import filter_snapshot
     from nsview.cli.output import open_output, report_diagnostics
     from nsview.collect import CollectOptions, collect_snapshot
+    from nsview.errors import NsviewError
     from nsview.model import snapshot_to_json
 
     pids = tuple(args.pids) if args.pids else None
     want_net = not args.no_net and (args.types is None or "net" in args.types)
     snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=want_net, net_pids=pids))
     report_diagnostics(snapshot)
+    if pids is not None:
+        seen = {p.pid for p in snapshot.processes}
+        missing = [str(pid) for pid in pids if pid not in seen]
+        if missing:
+            raise NsviewError(f"no process {', '.join(missing)} (it may have exited)")
     if pids is not None or args.types is not None:
         snapshot = filter_snapshot(snapshot, types=args.types, pids=pids)
     with open_output(args.output) as out:
