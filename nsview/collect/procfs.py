@@ -94,16 +94,19 @@ def parse_cgroup(text: str) -> str | None:
     return first
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str, until_eof: bool = False) -> str:
     # os.open/os.read: a buffered file object costs more than the read itself here.
+    # until_eof: for record-by-record seq_files (mountinfo), which return about
+    # one page per read however large the buffer.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise _classify(exc) from None
     try:
-        # procfs fills a read as far as it can, so a short read is the end.
+        # single_open procfs files fill a read as far as they can, so there a
+        # short read is the end.
         data = os.read(fd, _READ_SIZE)
-        if len(data) == _READ_SIZE:
+        if until_eof or len(data) == _READ_SIZE:
             chunks = [data]
             while chunk := os.read(fd, _READ_SIZE):
                 chunks.append(chunk)
@@ -377,7 +380,7 @@ def parse_nsfs_mounts(text: str, pid: int) -> list[NsfsMount]:
 
 
 def read_nsfs_mounts(proc: str, pid: int) -> list[NsfsMount]:
-    return parse_nsfs_mounts(_read_text(f"{proc}/{pid}/mountinfo"), pid)
+    return parse_nsfs_mounts(_read_text(f"{proc}/{pid}/mountinfo", until_eof=True), pid)
 
 
 def netns_name(mountpoint: str) -> str | None:
