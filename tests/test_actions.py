@@ -206,3 +206,18 @@ def test_resolve_path_that_is_not_nsfs(tmp_path):
 def test_resolve_path_of_own_netns():
     target = resolve_target("/proc/self/ns/net")
     assert target.kind == "path" and set(target.namespaces) == {"net"}
+
+
+def test_spec_for_snapshot_items():
+    from nsview.actions.targets import spec_for
+    from nsview.model import Holder, Namespace, Process
+
+    assert spec_for(Process(pid=7)) == ("7", None)
+    assert spec_for(Namespace("net", 1, names=["blue"], pids=[3])) == ("blue", ("net",))
+    assert spec_for(Namespace("uts", 1, pids=[3, 4])) == ("3", ("uts",))
+    fd = Holder("fd", pid=9, fd=5)
+    assert spec_for(Namespace("net", 1, holders=[fd])) == ("/proc/9/fd/5", ("net",))
+    mount = Holder("bind_mount", pid=9, path="/var/run/x")
+    assert spec_for(Namespace("ipc", 1, holders=[mount])) == ("/proc/9/root/var/run/x", ("ipc",))
+    assert spec_for(Namespace("user", 1)) is None
+    assert spec_for("something else") is None

@@ -187,6 +187,18 @@ class JoinPlan:
             return None
         return "target" if self.target.kind == "pid" else "/"
 
+    def nsview_args(self) -> list[str]:
+        """The same join as an ``nsview exec`` command line (argv after 'nsview')."""
+        return [
+            "exec",
+            "--target",
+            self.target.spec,
+            "--types",
+            ",".join(self.types),
+            "--",
+            *self.argv,
+        ]
+
     def equivalent(self) -> list[str]:
         if self.target.kind == "pid":
             assert self.target.pid is not None
@@ -234,3 +246,30 @@ def plan_join(
     default_shell = not argv
     command = tuple(argv) if argv else default_command(env)
     return JoinPlan(target, chosen, command, default_shell=default_shell, notes=tuple(notes))
+
+
+def spec_for(item: object) -> tuple[str, tuple[str, ...] | None] | None:
+    """How to reach a snapshot item: (TARGET for ``nsview exec``, types to pre-select).
+
+    A process: its PID, default types. A namespace: its ``ip netns`` name, else a
+    process in it (joining only that type), else a process's fd on it
+    (/proc/PID/fd/N), else a bind mount seen through the holder's root. None
+    when nothing in the snapshot leads into it.
+    """
+    from nsview.model import Namespace, Process
+
+    if isinstance(item, Process):
+        return str(item.pid), None
+    if not isinstance(item, Namespace):
+        return None
+    if item.type == "net" and item.names:
+        return item.names[0], ("net",)
+    if item.pids:
+        return str(item.pids[0]), (item.type,)
+    for holder in item.holders:
+        if holder.kind == "fd" and holder.pid is not None and holder.fd is not None:
+            return f"/proc/{holder.pid}/fd/{holder.fd}", (item.type,)
+    for holder in item.holders:
+        if holder.kind == "bind_mount" and holder.pid is not None and holder.path:
+            return f"/proc/{holder.pid}/root{holder.path}", (item.type,)
+    return None

@@ -1,0 +1,200 @@
+"""Keys ``x`` (join), ``n`` (create) and ``d`` (delete netns) for the nsview App.
+
+:class:`NamespaceActions` is an App base class: ``class NsviewApp(NamespaceActions)``
+adds its bindings (the footer, ``?`` and the palette read them) and actions.
+It relies on the app's ``selected_target()``, ``refresh_now()`` and ``source``
+(None for a snapshot loaded from a file: actions need a live view).
+
+Every action asks for confirmation in a modal (:mod:`nsview.tui.modals`) and
+runs as a separate ``nsview exec|unshare|netns`` process: the TUI's own
+process never changes namespace. Interactive commands run on the real
+terminal while the app is suspended; quick ones are captured and reported
+as notifications. The app refreshes afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SuspendNotSupported
+from textual.binding import Binding
+
+from nsview.actions._child import parent_ignores_interrupts
+from nsview.errors import NsviewError
+
+
+class NamespaceActions(App[None]):
+    BINDINGS: ClassVar = [
+        Binding(
+            "x",
+            "join",
+            "Join",
+            id="join",
+            tooltip="run a shell or command inside the selected process's or namespace's"
+            " namespaces (like nsenter)",
+        ),
+        Binding(
+            "n",
+            "create",
+            "New ns",
+            id="create",
+            tooltip="create a named netns, or new namespaces running a command"
+            " (like ip netns add / unshare)",
+        ),
+        Binding(
+            "d",
+            "delete_netns",
+            "Delete netns",
+            id="delete_netns",
+            tooltip="delete the selected named netns (like ip netns del)",
+        ),
+    ]
+
+    # -- hooks (tests replace these) -------------------------------------------------
+
+    def nsview_command(self) -> list[str]:
+        """How to start nsview itself: the same interpreter and package as this TUI."""
+        return [sys.executable, "-m", "nsview"]
+
+    def run_on_terminal(self, args: list[str], banner: str) -> int | None:
+        """Suspend the app, run ``nsview ARGS`` on the real terminal, resume. None: no terminal."""
+        argv = [*self.nsview_command(), *args]
+        try:
+            with self.suspend():
+                _tty_write(f"\r\nnsview: {banner}\r\n")
+                with parent_ignores_interrupts():  # Ctrl-C is for the command, not the TUI
+                    code = subprocess.run(argv, check=False).returncode
+                if code != 0:
+                    _tty_write(f"nsview: exit status {code}; press Enter to return to nsview ")
+                    _wait_enter()
+        except SuspendNotSupported:
+            self.notify("this terminal cannot be handed over; use the CLI", severity="error")
+            return None
+        return code
+
+    # -- actions ---------------------------------------------------------------------
+
+    def _live(self) -> bool:
+        if getattr(self, "source", None) is None:
+            self.notify(
+                "actions need a live view (this snapshot was loaded from a file)",
+                severity="warning",
+            )
+            return False
+        return True
+
+    def action_join(self) -> None:
+        from nsview.actions.targets import resolve_target, spec_for
+        from nsview.tui.modals import JoinModal
+
+        if not self._live():
+            return
+        item = self.selected_target()  # type: ignore[attr-defined]
+        found = spec_for(item) if item is not None else None
+        if found is None:
+            self.notify("select a process or a namespace to join", severity="warning")
+            return
+        spec, types = found
+        try:
+            target = resolve_target(spec)
+        except NsviewError as exc:
+            self.notify(str(exc), title="cannot join", severity="error")
+            return
+        self.push_screen(JoinModal(target, types), self._join_confirmed)
+
+    def _join_confirmed(self, plan) -> None:
+        if plan is None:
+            return
+        code = self.run_on_terminal(
+            plan.nsview_args(), f"joining {plan.target.describe()}; exit the command to return"
+        )
+        self._after_terminal(code)
+
+    def action_create(self) -> None:
+        from nsview.tui.modals import CreateModal
+
+        if self._live():
+            self.push_screen(CreateModal(), self._create_confirmed)
+
+    def _create_confirmed(self, request) -> None:
+        if request is None:
+            return
+        if request.kind == "netns":
+            self.run_captured(request.nsview_args())
+            return
+        code = self.run_on_terminal(
+            request.nsview_args(), "in new namespaces; exit the command to return"
+        )
+        self._after_terminal(code)
+
+    def action_delete_netns(self) -> None:
+        from nsview.actions.create import NetnsUsers, inspect_named, netns_users
+        from nsview.model import Namespace
+        from nsview.tui.modals import DeleteConfirmModal
+
+        if not self._live():
+            return
+        item = self.selected_target()  # type: ignore[attr-defined]
+        if not isinstance(item, Namespace) or item.type != "net" or not item.names:
+            self.notify("select a named network namespace (ip netns) to delete", severity="warning")
+            return
+        name = item.names[0]
+        try:
+            path, ns_type = inspect_named(name)
+            users = netns_users(path) if ns_type is not None else NetnsUsers()
+        except NsviewError as exc:
+            self.notify(str(exc), title="cannot delete", severity="error")
+            self.refresh_now()  # type: ignore[attr-defined]
+            return
+        modal = DeleteConfirmModal(name, users, stale=ns_type is None)
+        self.push_screen(modal, self._delete_confirmed)
+
+    def _delete_confirmed(self, request) -> None:
+        if request is not None:
+            self.run_captured(request.nsview_args())
+
+    # -- running ---------------------------------------------------------------------
+
+    def _after_terminal(self, code: int | None) -> None:
+        if code is not None and code != 0:
+            self.notify(f"command ended with exit status {code}", severity="warning")
+        self.refresh_now()  # type: ignore[attr-defined]
+
+    @work(thread=True, group="nsview-actions", exit_on_error=False)
+    def run_captured(self, args: list[str]) -> None:
+        """Run a quick, non-interactive ``nsview ARGS``; report its result as a notification."""
+        argv = [*self.nsview_command(), *args]
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.call_from_thread(self.notify, f"{exc}", title="nsview failed", severity="error")
+            return
+        self.call_from_thread(self._captured_done, res.returncode, res.stdout, res.stderr)
+
+    def _captured_done(self, code: int, out: str, err: str) -> None:
+        equivalent = [ln[2:] for ln in err.splitlines() if ln.startswith("# ")]
+        messages = [ln for ln in err.splitlines() if ln and not ln.startswith("# ")]
+        hint = f"\n$ {equivalent[0]}" if equivalent else ""
+        if code == 0:
+            self.notify(out.strip() + hint, title="done")
+            for line in messages:
+                self.notify(line.removeprefix("nsview: "), severity="warning", timeout=15)
+        else:
+            text = "\n".join(m.removeprefix("nsview: ") for m in messages) or f"exit status {code}"
+            self.notify(text, title="failed", severity="error", timeout=15)
+        self.refresh_now()  # type: ignore[attr-defined]
+
+
+def _tty_write(text: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(sys.__stderr__.fileno() if sys.__stderr__ else 2, text.encode())
+
+
+def _wait_enter() -> None:
+    with contextlib.suppress(OSError), open("/dev/tty", "rb", buffering=0) as tty:
+        tty.readline()
