@@ -1,9 +1,11 @@
 """Interfaces, addresses, routes and policy rules of the calling thread's netns.
 
 Everything here reads through an rtnetlink socket that the caller created
-*inside* the namespace (see :mod:`nsview.collect.netns`); the parse functions
-take decoded pyroute2 messages and are pure, so they are tested on captured
-messages for link kinds this kernel cannot create (dummy, vlan, ipvlan).
+*inside* the namespace (see :mod:`nsview.collect.netns`). The parse functions
+are pure and take decoded messages in pyroute2's shape — from our lean
+decoder (:mod:`nsview.collect.rtnl`) or from pyroute2 itself — so they are
+tested on captured messages for link kinds this kernel cannot create (dummy,
+vlan, ipvlan).
 
 Links that point into another namespace (a veth peer, the lower device of a
 macvlan or vxlan that was moved) only say "ifindex N in the namespace I call
@@ -349,25 +351,23 @@ def parse_rule(msg: Any) -> RoutingRule | None:
     return rule
 
 
-def read_links(ipr: Any) -> LinkTable:
-    """Links and addresses through an IPRoute socket opened inside the namespace."""
-    return build_link_table(ipr.get_links(), ipr.get_addr())
+def read_links(rt: Any) -> LinkTable:
+    """Links and addresses through an :class:`~nsview.collect.rtnl.Rtnl` opened inside."""
+    return build_link_table(rt.links(), rt.addresses())
 
 
-def read_routes(ipr: Any, names: dict[int, str]) -> list[Route]:
-    # family=255: the kernel then dumps every family and every table (pyroute2's documented way).
-    routes = (parse_route(m, names) for m in ipr.get_routes(family=255))
+def read_routes(rt: Any, names: dict[int, str]) -> list[Route]:
+    """Routes of every table, both families."""
+    routes = (parse_route(m, names) for m in rt.routes())
     return [r for r in routes if r is not None]
 
 
-def read_rules(ipr: Any) -> list[RoutingRule]:
-    rules = (parse_rule(m) for m in ipr.get_rules())
+def read_rules(rt: Any) -> list[RoutingRule]:
+    rules = (parse_rule(m) for m in rt.rules())
     return sorted((r for r in rules if r is not None), key=lambda r: (r.family, r.priority or 0))
 
 
-def netnsid_map(
-    ipr: Any, wanted: set[int], candidates: Iterable[tuple[int, int]]
-) -> dict[int, int]:
+def netnsid_map(rt: Any, wanted: set[int], candidates: Iterable[tuple[int, int]]) -> dict[int, int]:
     """netnsid -> namespace inode, for the netnsids in ``wanted``.
 
     ``candidates`` are (inode, open fd) of every namespace nsview knows; each is
@@ -380,11 +380,10 @@ def netnsid_map(
         return found
     for inode, fd in candidates:
         try:
-            reply = ipr.get_netnsid(fd=fd)
+            nsid = rt.netnsid_of_fd(fd)
         except OSError:
             continue
-        nsid = reply.get("nsid") if reply else None
-        if nsid is not None and nsid >= 0 and nsid in wanted:
+        if nsid is not None and nsid in wanted:
             found[nsid] = inode
             if len(found) == len(wanted):
                 break
