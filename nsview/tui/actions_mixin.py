@@ -73,15 +73,26 @@ class NamespaceActions(App[None]):
                     _tty_write(f"nsview: exit status {code}; press Enter to return to nsview ")
                     _wait_enter()
         except SuspendNotSupported:
-            self.notify("this terminal cannot be handed over; use the CLI", severity="error")
+            self._say("this terminal cannot be handed over; use the CLI", severity="error")
             return None
         return code
 
     # -- actions ---------------------------------------------------------------------
 
+    def _say(self, message: str, **kwargs) -> None:
+        """A notification as plain text (paths and "net:[…]" are not markup).
+
+        Goes through the app's ``say()`` (which also keeps a log) when it has one.
+        """
+        say = getattr(self, "say", None)
+        if callable(say):
+            say(message, **kwargs)
+        else:
+            self.notify(message, markup=False, **kwargs)
+
     def _live(self) -> bool:
         if getattr(self, "source", None) is None:
-            self.notify(
+            self._say(
                 "actions need a live view (this snapshot was loaded from a file)",
                 severity="warning",
             )
@@ -97,13 +108,13 @@ class NamespaceActions(App[None]):
         item = self.selected_target()  # type: ignore[attr-defined]
         found = spec_for(item) if item is not None else None
         if found is None:
-            self.notify("select a process or a namespace to join", severity="warning")
+            self._say("select a process or a namespace to join", severity="warning")
             return
         spec, types = found
         try:
             target = resolve_target(spec)
         except NsviewError as exc:
-            self.notify(str(exc), title="cannot join", severity="error")
+            self._say(str(exc), title="cannot join", severity="error")
             return
         self.push_screen(JoinModal(target, types), self._join_confirmed)
 
@@ -141,14 +152,14 @@ class NamespaceActions(App[None]):
             return
         item = self.selected_target()  # type: ignore[attr-defined]
         if not isinstance(item, Namespace) or item.type != "net" or not item.names:
-            self.notify("select a named network namespace (ip netns) to delete", severity="warning")
+            self._say("select a named network namespace (ip netns) to delete", severity="warning")
             return
         name = item.names[0]
         try:
             path, ns_type = inspect_named(name)
             users = netns_users(path) if ns_type is not None else NetnsUsers()
         except NsviewError as exc:
-            self.notify(str(exc), title="cannot delete", severity="error")
+            self._say(str(exc), title="cannot delete", severity="error")
             self.refresh_now()  # type: ignore[attr-defined]
             return
         modal = DeleteConfirmModal(name, users, stale=ns_type is None)
@@ -162,7 +173,7 @@ class NamespaceActions(App[None]):
 
     def _after_terminal(self, code: int | None) -> None:
         if code is not None and code != 0:
-            self.notify(f"command ended with exit status {code}", severity="warning")
+            self._say(f"command ended with exit status {code}", severity="warning")
         self.refresh_now()  # type: ignore[attr-defined]
 
     @work(thread=True, group="nsview-actions", exit_on_error=False)
@@ -172,7 +183,7 @@ class NamespaceActions(App[None]):
         try:
             res = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            self.call_from_thread(self.notify, f"{exc}", title="nsview failed", severity="error")
+            self.call_from_thread(self._say, f"{exc}", title="nsview failed", severity="error")
             return
         self.call_from_thread(self._captured_done, res.returncode, res.stdout, res.stderr)
 
@@ -181,12 +192,12 @@ class NamespaceActions(App[None]):
         messages = [ln for ln in err.splitlines() if ln and not ln.startswith("# ")]
         hint = f"\n$ {equivalent[0]}" if equivalent else ""
         if code == 0:
-            self.notify(out.strip() + hint, title="done")
+            self._say(out.strip() + hint, title="done")
             for line in messages:
-                self.notify(line.removeprefix("nsview: "), severity="warning", timeout=15)
+                self._say(line.removeprefix("nsview: "), severity="warning", timeout=15)
         else:
             text = "\n".join(m.removeprefix("nsview: ") for m in messages) or f"exit status {code}"
-            self.notify(text, title="failed", severity="error", timeout=15)
+            self._say(text, title="failed", severity="error", timeout=15)
         self.refresh_now()  # type: ignore[attr-defined]
 
 
