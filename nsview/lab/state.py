@@ -96,6 +96,10 @@ class StateFile:
         os.replace(tmp, self.path)
         self._tick()
 
+    def tick(self) -> None:
+        """A crash point without a write (e.g. a process started, pid not yet saved)."""
+        self._tick()
+
     def _tick(self) -> None:
         self._ticks += 1
         if self._stop_after is not None and self._ticks >= self._stop_after:

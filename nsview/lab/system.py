@@ -48,6 +48,7 @@ TOOL_PACKAGES = {
     "ip": "iproute2", "bridge": "iproute2", "iptables": "iptables",
     "iptables-restore": "iptables", "nsenter": "util-linux",
     "unshare": "util-linux", "mount": "mount", "umount": "mount", "sysctl": "procps",
+    "true": "coreutils",
 }
 
 

@@ -23,7 +23,7 @@ ENV_MARKER = "NSVIEW_LAB_ID"  # in the environment of every lab process
 # Link types the kernel must offer; checked before anything is built.
 LINK_TYPES = ("veth", "bridge", "vxlan", "macvlan")
 TOOLS = ("ip", "iptables", "iptables-restore", "bridge", "nsenter", "unshare", "mount", "umount",
-         "sysctl")
+         "sysctl", "true")
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,6 +329,7 @@ COMMIT
             raise NsviewError(f"lab: container '{spec.name}' failed to start: "
                               f"{msg.get('error', 'unknown error')}")
         pid = int(msg["pid"])
+        self.st.tick()  # crash window: running but not yet in the state file
         info = {"name": spec.name, "comm": spec.comm, "mode": spec.mode, "host": spec.host,
                 "id": cid, "hostname": hostname, "pid": pid, "start": sysx.start_time(pid),
                 "ip": spec.ip, "cgroup": cgroup, "runtime": spec.runtime}
