@@ -21,6 +21,7 @@ Run as root:  .venv/bin/python benchmarks/bench_net.py [--netns 100] [--rounds 5
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -61,41 +62,79 @@ class Topology:
 
     def build(self) -> None:
         sh("ip", "-batch", "-", stdin="".join(f"netns add {n}\n" for n in [self.hub, *self.names]))
-        sh("ip", "-n", self.hub, "-batch", "-", stdin=(
-            "link add br0 type bridge\naddr add 10.200.0.1/16 dev br0\nlink set br0 up\n"
-            "link set lo up\n"))
+        sh(
+            "ip",
+            "-n",
+            self.hub,
+            "-batch",
+            "-",
+            stdin=(
+                "link add br0 type bridge\naddr add 10.200.0.1/16 dev br0\nlink set br0 up\n"
+                "link set lo up\n"
+            ),
+        )
 
         def one(i: int) -> None:
             ns = self.names[i]
             addr = f"10.200.{1 + i // 250}.{1 + i % 250}"
-            sh("ip", "-n", ns, "-batch", "-", stdin=(
-                f"link add eth0 type veth peer name v{i:03d} netns {self.hub}\n"
-                f"addr add {addr}/16 dev eth0\nlink set eth0 up\nlink set lo up\n"
-                "route add default via 10.200.0.1\n"))
-            sh("ip", "netns", "exec", ns, "iptables-restore", "--noflush", stdin=(
-                "*nat\n"
-                "-A POSTROUTING -o eth0 -j MASQUERADE\n"
-                f"-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination {addr}:80\n"
-                "COMMIT\n"))
+            sh(
+                "ip",
+                "-n",
+                ns,
+                "-batch",
+                "-",
+                stdin=(
+                    f"link add eth0 type veth peer name v{i:03d} netns {self.hub}\n"
+                    f"addr add {addr}/16 dev eth0\nlink set eth0 up\nlink set lo up\n"
+                    "route add default via 10.200.0.1\n"
+                ),
+            )
+            sh(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "iptables-restore",
+                "--noflush",
+                stdin=(
+                    "*nat\n"
+                    "-A POSTROUTING -o eth0 -j MASQUERADE\n"
+                    f"-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination {addr}:80\n"
+                    "COMMIT\n"
+                ),
+            )
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(one, range(len(self.names))))
-        sh("ip", "-n", self.hub, "-batch", "-", stdin="".join(
-            f"link set v{i:03d} master br0\nlink set v{i:03d} up\n"
-            for i in range(len(self.names))))
+        sh(
+            "ip",
+            "-n",
+            self.hub,
+            "-batch",
+            "-",
+            stdin="".join(
+                f"link set v{i:03d} master br0\nlink set v{i:03d} up\n"
+                for i in range(len(self.names))
+            ),
+        )
         for ns in self.names:
-            self.sleepers.append(subprocess.Popen(
-                ["ip", "netns", "exec", ns, "sleep", "3600"], start_new_session=True))
+            self.sleepers.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", ns, "sleep", "3600"], start_new_session=True
+                )
+            )
 
     def destroy(self) -> None:
         for p in self.sleepers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             p.wait()
-        subprocess.run(["ip", "-force", "-batch", "-"], text=True, capture_output=True,
-                       input="".join(f"netns del {n}\n" for n in [*self.names, self.hub]))
+        subprocess.run(
+            ["ip", "-force", "-batch", "-"],
+            text=True,
+            capture_output=True,
+            input="".join(f"netns del {n}\n" for n in [*self.names, self.hub]),
+        )
 
 
 def time_it(argv: list[str]) -> float:
@@ -126,28 +165,44 @@ def main() -> int:
         topo.build()
         print(f"built {args.netns} netns on a bridge in {time.perf_counter() - t0:.1f}s")
         # Sanity: the topology is what we claim, as nsview sees it.
-        out = subprocess.run([str(NSVIEW), "dump", "--json"], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [str(NSVIEW), "dump", "--json"], capture_output=True, text=True, check=True
+        )
         data = json.loads(out.stdout)
         nets = [ns for ns in data["namespaces"] if ns["type"] == "net" and ns.get("net")]
-        ours = [ns for ns in nets if any(n in topo.names for n in ns["names"])]
-        nat_rules = sum(len(c["rules"]) for ns in ours for t in ns["net"]["nat"]
-                        for c in t["chains"])
-        peers = sum(1 for ns in ours for i in ns["net"]["interfaces"]
-                    if i.get("peer") and i["peer"]["status"] == "resolved")
-        named = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                               check=True).stdout.count("\n")
-        print(f"nsview reads {len(nets)} netns ({len(ours)} of the benchmark's; "
-              f"{nat_rules} NAT rules, {peers} resolved peers); the loop reads {named} named")
+        our_inodes = {os.stat(f"/run/netns/{n}").st_ino for n in topo.names}
+        ours = [ns for ns in nets if ns["inode"] in our_inodes]
+        nat_rules = sum(
+            len(c["rules"]) for ns in ours for t in ns["net"]["nat"] for c in t["chains"]
+        )
+        peers = sum(
+            1
+            for ns in ours
+            for i in ns["net"]["interfaces"]
+            if i.get("peer") and i["peer"]["status"] == "resolved"
+        )
+        named = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout.count("\n")
+        print(
+            f"nsview reads {len(nets)} netns ({len(ours)} of the benchmark's; "
+            f"{nat_rules} NAT rules, {peers} resolved peers); the loop reads {named} named"
+        )
         nsview_times, loop_times = [], []
         for _ in range(args.rounds):
             nsview_times.append(time_it([str(NSVIEW), "dump", "--json"]))
             loop_times.append(time_it(["bash", "-c", LOOP]))
         n_med, l_med = statistics.median(nsview_times), statistics.median(loop_times)
-        print("nsview dump --json: " + " ".join(f"{t:.2f}" for t in nsview_times)
-              + f"  median {n_med:.2f}s")
-        print("shell loop:         " + " ".join(f"{t:.2f}" for t in loop_times)
-              + f"  median {l_med:.2f}s")
+        print(
+            "nsview dump --json: "
+            + " ".join(f"{t:.2f}" for t in nsview_times)
+            + f"  median {n_med:.2f}s"
+        )
+        print(
+            "shell loop:         "
+            + " ".join(f"{t:.2f}" for t in loop_times)
+            + f"  median {l_med:.2f}s"
+        )
         print(f"ratio nsview/loop = {n_med / l_med:.2f} (goal: <= 1.0)")
         return 0
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ from nsview.collect.nat import NatTools, read_nat
 from nsview.collect.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
 from nsview.model import Interface, NetState, PeerRef, Snapshot
 
-WORKERS = 2  # the executor's threads; spawned tools run in parallel with parsing
+WORKERS = 4  # threads; while one waits on a spawned tool, another parses (2 cores here)
 
 # Forwarding sysctls, read through /proc/sys/net, which shows the netns of the
 # reading *thread* (checked in tests/test_net_topology.py).
