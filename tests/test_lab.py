@@ -24,8 +24,9 @@ from .conftest import nsview_bin
 
 pytestmark = pytest.mark.privileged
 
-LAB_LINK_NAMES = {topo.DOCKER0, topo.USER_BRIDGE, topo.CNI_BRIDGE, "br0", "vxlan0", "mv0"}
-LAB_RULE_WORDS = ("DOCKER", "CNI-", "172.17.", "172.18.", "100.96.", "100.64.10.",
+LAB_LINK_NAMES = {topo.DOCKER0, topo.USER_BRIDGE, topo.CNI_BRIDGE, topo.GWBRIDGE, "br0",
+                  "vxlan0", "mv0"}
+LAB_RULE_WORDS = ("DOCKER", "CNI-", "172.17.", "172.18.", "172.19.", "100.96.", "100.64.10.",
                   "198.51.100.", topo.PREFIX)
 
 
@@ -157,12 +158,26 @@ def test_lab_lifecycle(clean_lab):
             "none-mode"} <= names
 
     _assert_snapshot(state)
+    _assert_check_detects_breakage()
 
     nsview("lab", "down")
     assert_gone(before, state)
     second = nsview("lab", "down")
     assert "nothing to remove" in second.stdout
     assert json.loads(nsview("lab", "status", "--json").stdout)["status"] == "down"
+
+
+def _assert_check_detects_breakage() -> None:
+    """Break the published port and the bridge isolation inside lab host1 (never the
+    root netns): exactly the paths that depend on them must fail."""
+    host1 = ["ip", "netns", "exec", topo.HOST1.netns]
+    subprocess.run([*host1, "iptables", "-w", "-t", "nat", "-F", "DOCKER"], check=True)
+    subprocess.run([*host1, "iptables", "-w", "-F", "DOCKER-ISOLATION-STAGE-2"], check=True)
+    check = nsview("lab", "check", "--json", check=False)
+    assert check.returncode == 1
+    failed = {r["name"] for r in json.loads(check.stdout) if not r["ok"]}
+    assert failed == {"bridge-hairpin", "host-mode-published", "published-port-external",
+                      "isolation-user-to-docker0", "isolation-docker0-to-user"}, failed
 
 
 def _assert_snapshot(state: dict) -> None:
@@ -237,20 +252,52 @@ def _assert_snapshot(state: dict) -> None:
     assert c["frontend"].ns["net"] != c["backend"].ns["net"]
 
     # network detail, if the collector provides it (the network engineer's work)
+    _assert_interfaces(c)
+
+
+def _assert_interfaces(c: dict) -> None:
+    """Interfaces and NAT, where the network collector (another engineer's work) has them."""
+    from nsview.collect import CollectOptions, collect_snapshot
+
+    names = ("web", "frontend", "batch", "sensor", "dockerd", "pause")
     try:
-        net_snap = collect_snapshot(CollectOptions(
-            net=True, net_pids=(c["frontend"].pid, c["batch"].pid, c["sensor"].pid)))
-    except Exception as exc:  # collector not ready yet: namespace facts above suffice
-        pytest.skip(f"network collection unavailable: {exc}")
-    nets = {(ns.type, ns.inode): ns for ns in net_snap.namespaces}
-    frontend = nets[("net", c["frontend"].ns["net"])].net
-    if frontend is not None and getattr(frontend, "interfaces", None):
-        eth0 = [i for i in frontend.interfaces if i.name == "eth0"]
-        assert eth0 and eth0[0].mtu == topo.OVERLAY_MTU
-        batch = nets[("net", c["batch"].ns["net"])].net
-        assert [i.name for i in batch.interfaces] == ["lo"]
-        sensor = nets[("net", c["sensor"].ns["net"])].net
-        assert [i.kind for i in sensor.interfaces if i.name == "eth0"] == ["macvlan"]
+        snap = collect_snapshot(CollectOptions(net=True, net_pids=tuple(c[n].pid
+                                                                         for n in names)))
+    except ImportError:  # no network collector yet: the namespace facts must suffice
+        return
+    nets = {ns.inode: ns.net for ns in snap.namespaces if ns.type == "net"}
+    state = {n: nets.get(c[n].ns["net"]) for n in names}
+    if not all(st is not None and st.interfaces for st in state.values()):
+        return  # collector present but not filling interfaces yet
+    ifs = {n: {i.name: i for i in st.interfaces} for n, st in state.items()}
+    # bridge mode: eth0 is a veth whose peer is a docker0 port in lab host1
+    web_eth0 = ifs["web"]["eth0"]
+    assert web_eth0.kind == "veth" and [a.cidr for a in web_eth0.addresses
+                                        if a.family == "inet"] == ["172.17.0.2/16"]
+    host1 = ifs["dockerd"]
+    if web_eth0.peer and web_eth0.peer.status == "resolved":
+        assert web_eth0.peer.netns == c["dockerd"].ns["net"]
+        assert host1[web_eth0.peer.name].master == topo.DOCKER0
+    assert host1[topo.DOCKER0].kind == "bridge"
+    assert "172.17.0.1/16" in [a.cidr for a in host1[topo.DOCKER0].addresses]
+    # overlay: MTU 1450 on eth0, a second leg on docker_gwbridge
+    assert ifs["frontend"]["eth0"].mtu == topo.OVERLAY_MTU
+    assert "eth1" in ifs["frontend"]
+    # none mode: only lo; macvlan on the "physical" eth0
+    assert list(ifs["batch"]) == ["lo"]
+    assert ifs["sensor"]["eth0"].kind == "macvlan"
+    # pod: the pause netns holds eth0 with the pod IP
+    assert f"{topo.POD_IP}/24" in [a.cidr for a in ifs["pause"]["eth0"].addresses]
+    # lab host1 NAT: DOCKER reached from PREROUTING and OUTPUT, DNAT 8080, MASQUERADE
+    nat = [t for t in state["dockerd"].nat if t.table == "nat" and t.family in ("ipv4", "ip")]
+    if nat:
+        chains = {ch.name: ch for t in nat for ch in t.chains}
+        for base in ("PREROUTING", "OUTPUT"):
+            assert any(r.target == "DOCKER" for r in chains[base].rules), base
+        assert any(r.target == "DNAT" and r.to_destination == "172.17.0.2:80"
+                   and r.dport == str(topo.PUBLISHED_PORT) for r in chains["DOCKER"].rules)
+        assert any(r.target == "MASQUERADE" and r.source == topo.DOCKER0_SUBNET
+                   for r in chains["POSTROUTING"].rules)
 
 
 @pytest.mark.parametrize("stop_after", [20, 45, 70, 100])

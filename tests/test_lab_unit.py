@@ -14,7 +14,7 @@ from nsview.lab import topology as topo
 from nsview.lab.state import StateFile
 
 ALLOWED = [ipaddress.ip_network(n) for n in (
-    "172.17.0.0/16", "172.18.0.0/16",  # Docker's own, only inside lab hosts
+    "172.17.0.0/16", "172.18.0.0/16", "172.19.0.0/16",  # Docker's own, only inside lab hosts
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",  # TEST-NET-1/2/3
     "100.64.0.0/10",  # CGNAT
     "127.0.0.0/8",
@@ -26,6 +26,7 @@ def _addresses() -> list[str]:
     addrs += [topo.DOCKER0_GW, topo.USER_GW, topo.POD_GW, topo.POD_IP, topo.MACVLAN_IP,
               topo.BIND_ONLY_ADDR, topo.FD_ONLY_ADDR]
     addrs += [c.ip for c in topo.CONTAINERS if c.ip]
+    addrs += [topo.GWBRIDGE_GW] + [c.gw_ip for c in topo.CONTAINERS if c.gw_ip]
     addrs += [p.request["host"] for p in labcheck.CHECKS]
     return addrs
 
@@ -34,7 +35,8 @@ def test_every_lab_address_is_lab_internal():
     for addr in _addresses():
         ip = ipaddress.ip_address(addr)
         assert any(ip in net for net in ALLOWED), addr
-    for subnet in (topo.DOCKER0_SUBNET, topo.USER_SUBNET, topo.OVERLAY_SUBNET, topo.POD_SUBNET):
+    for subnet in (topo.DOCKER0_SUBNET, topo.USER_SUBNET, topo.OVERLAY_SUBNET, topo.POD_SUBNET,
+                   topo.GWBRIDGE_SUBNET):
         net = ipaddress.ip_network(subnet)
         assert any(net.subnet_of(a) for a in ALLOWED), subnet
 
@@ -48,7 +50,7 @@ def test_names_fit_kernel_limits_and_prefix():
     for name in topo.OVERLAY_NETNS.values():
         assert name.startswith(topo.PREFIX)
     assert topo.BIND_ONLY_NETNS.startswith(topo.PREFIX)
-    for link in (topo.DOCKER0, topo.USER_BRIDGE, topo.CNI_BRIDGE):
+    for link in (topo.DOCKER0, topo.USER_BRIDGE, topo.CNI_BRIDGE, topo.GWBRIDGE):
         assert len(link) <= 15
     assert len({c.name for c in topo.CONTAINERS}) == len(topo.CONTAINERS)
 

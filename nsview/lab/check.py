@@ -82,6 +82,9 @@ CHECKS: tuple[_Probe, ...] = (
     _Probe("overlay-http", "backend (host2) → frontend 100.64.10.2:80 over vxlan",
            "backend", {"kind": "http", "host": "100.64.10.2", "port": 80,
                        "expect": "nsvlab frontend"}),
+    _Probe("overlay-egress-nat", "frontend → host2 kubelet 198.51.100.2:10250 via eth1, "
+           "docker_gwbridge and MASQUERADE", "frontend",
+           {"kind": "tcp", "host": topo.HOST2.underlay_ip, "port": 10250}),
     _Probe("macvlan-out", "sensor (macvlan on host1 eth0) → host2 198.51.100.2",
            "sensor", {"kind": "icmp", "host": topo.HOST2.underlay_ip}),
     _Probe("macvlan-in", "host2 → sensor 198.51.100.50:1883 on the physical segment",

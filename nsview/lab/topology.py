@@ -1,6 +1,6 @@
 """The lab's fixed layout: names, addresses, ports. docs/lab.md draws it.
 
-Only lab-internal ranges are used: Docker's own 172.17.0.0/16 and 172.18.0.0/16
+Only lab-internal ranges are used: Docker's own 172.17-19.0.0/16
 (inside the lab hosts only), TEST-NET-1/2 (192.0.2.0/24, 198.51.100.0/24) and
 CGNAT (100.64.0.0/10). No lab namespace has a route off the machine.
 """
@@ -36,7 +36,7 @@ class LabHost:
 
 
 HOST1 = LabHost("host1", f"{PREFIX}-host1", f"{PREFIX}-host1", "198.51.100.1", "dockerd")
-HOST2 = LabHost("host2", f"{PREFIX}-host2", f"{PREFIX}-host2", "198.51.100.2", "containerd")
+HOST2 = LabHost("host2", f"{PREFIX}-host2", f"{PREFIX}-host2", "198.51.100.2", "kubelet")
 HOSTS = (HOST1, HOST2)
 UNDERLAY_PREFIXLEN = 24
 
@@ -57,6 +57,10 @@ VXLAN_PORT = 4789
 OVERLAY_MTU = 1450
 OVERLAY_SUBNET = "100.64.10.0/24"
 OVERLAY_NETNS = {"host1": f"{PREFIX}-ovl-host1", "host2": f"{PREFIX}-ovl-host2"}
+# overlay containers' second interface (eth1): NAT'ed egress via each host's gwbridge
+GWBRIDGE = "docker_gwbridge"
+GWBRIDGE_GW = "172.19.0.1"
+GWBRIDGE_SUBNET = "172.19.0.0/16"
 
 # macvlan on host1's eth0, addresses on the underlay segment
 MACVLAN_IP = "198.51.100.50"
@@ -88,6 +92,7 @@ class ContainerSpec:
     port: int | None = None
     banner: str | None = None
     ip: str | None = None
+    gw_ip: str | None = None  # overlay: eth1 on the host's docker_gwbridge
     join_net: str | None = None  # "host" (the lab host's netns) or another container's name
     join_ipc_uts: str | None = None  # pod apps: the pause container's name
     runtime: str = "docker"  # docker | cri (decides the cgroup name)
@@ -99,8 +104,8 @@ ALL_NS = ("net", "uts", "ipc", "pid", "mnt")
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("dockerd", "dockerd", "host1", "daemon", ("uts",), join_net="host",
                   runtime="none", hold_netns_fd=True),
-    ContainerSpec("containerd", "containerd", "host2", "daemon", ("uts",), join_net="host",
-                  runtime="none"),
+    ContainerSpec("kubelet", "kubelet", "host2", "daemon", ("uts",), role="tcp", port=10250,
+                  banner="kubelet", join_net="host", runtime="none"),
     ContainerSpec("web", "nginx", "host1", "bridge", ALL_NS, role="http", port=80,
                   ip="172.17.0.2"),
     ContainerSpec("cache", "redis-server", "host1", "bridge", ALL_NS, role="tcp", port=6379,
@@ -115,9 +120,9 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("db", "postgres", "host1", "user-bridge", ALL_NS, role="tcp", port=5432,
                   banner="postgres", ip="172.18.0.3"),
     ContainerSpec("frontend", "haproxy", "host1", "overlay", ALL_NS, role="http", port=80,
-                  ip="100.64.10.2"),
+                  ip="100.64.10.2", gw_ip="172.19.0.2"),
     ContainerSpec("backend", "memcached", "host2", "overlay", ALL_NS, role="tcp", port=11211,
-                  banner="memcached", ip="100.64.10.3"),
+                  banner="memcached", ip="100.64.10.3", gw_ip="172.19.0.2"),
     ContainerSpec("sensor", "mosquitto", "host1", "macvlan", ALL_NS, role="tcp", port=1883,
                   banner="mosquitto", ip=MACVLAN_IP),
     ContainerSpec("pause", "pause", "host2", "pod", ALL_NS, ip=POD_IP, runtime="cri"),

@@ -111,6 +111,7 @@ class Builder:
         self._bind_only_netns()
         self._docker_host()
         self._overlay()
+        self._gwbridges()
         self._kube_node()
         for spec in topo.CONTAINERS:
             if spec.mode != "daemon":
@@ -221,6 +222,24 @@ COMMIT
             self.ip(ovl, "link", "set", "vxlan0", "master", "br0", "up")
             sysx.run(sysx.in_netns(ovl, "bridge", "fdb", "append", "00:00:00:00:00:00",
                                    "dev", "vxlan0", "dst", peers[host.key]))
+
+    def _gwbridges(self) -> None:
+        """docker_gwbridge on each host: the overlay containers' NAT'ed way out (eth1)."""
+        for host in topo.HOSTS:
+            hpath = sysx.named_netns(host.netns)
+            g = topo.GWBRIDGE
+            self.ip(hpath, "link", "add", g, "type", "bridge")
+            self.ip(hpath, "addr", "add", f"{topo.GWBRIDGE_GW}/16", "dev", g)
+            self.ip(hpath, "link", "set", g, "up")
+            rules = f"""*nat
+-A POSTROUTING -s {topo.GWBRIDGE_SUBNET} ! -o {g} -j MASQUERADE
+COMMIT
+*filter
+-I FORWARD 1 -i {g} ! -o {g} -j ACCEPT
+-I FORWARD 1 -o {g} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+"""
+            self.iptables_restore(hpath, rules)
 
     def _kube_node(self) -> None:
         h2 = sysx.named_netns(topo.HOST2.netns)
@@ -363,6 +382,14 @@ COMMIT
             self.ip(cns, "link", "set", "eth0", "up")
             if gw:
                 self.ip(cns, "route", "add", "default", "via", gw)
+            if spec.gw_ip:
+                veth = _veth_name(spec.name + "-gw")
+                self.ip(hpath, "link", "add", veth, "type", "veth", "peer", "name", "eth1",
+                        "netns", str(pid))
+                self.ip(hpath, "link", "set", veth, "master", topo.GWBRIDGE, "up")
+                self.ip(cns, "addr", "add", f"{spec.gw_ip}/16", "dev", "eth1")
+                self.ip(cns, "link", "set", "eth1", "up")
+                self.ip(cns, "route", "add", "default", "via", topo.GWBRIDGE_GW)
         elif spec.mode == "macvlan":
             self.ip(hpath, "link", "add", "mv0", "link", "eth0", "type", "macvlan",
                     "mode", "bridge")
