@@ -316,6 +316,15 @@ def test_down_after_up_killed_half_way(clean_lab, stop_after):
     assert_gone(before, state)
 
 
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_signal_during_up_rolls_back(clean_lab, sig):
+    before = clean_lab
+    env = {**os.environ, "NSVIEW_LAB_STOP_AFTER": f"60:{sig}"}
+    proc = nsview("lab", "up", env=env, check=False)
+    assert proc.returncode == (143 if sig == "TERM" else 130), (proc.returncode, proc.stderr)
+    assert footprint() == before
+
+
 def test_up_rebuilds_a_partial_lab(clean_lab):
     before = clean_lab
     env = {**os.environ, "NSVIEW_LAB_STOP_AFTER": "40"}

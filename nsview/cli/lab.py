@@ -58,9 +58,19 @@ def _print_state(lab, as_json: bool) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    import signal
+
     from nsview.lab import lab_up
 
-    lab = lab_up()
+    def _stop(signum, _frame):
+        raise SystemExit(128 + signum)  # lab_up rolls back on the way out
+
+    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        lab = lab_up()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     if not args.json:
         print("lab built" if lab.changed else "lab already up; nothing changed")
     _print_state(lab, args.json)

@@ -7,7 +7,8 @@ environment marker of lab processes, so even an object created between its
 record and a crash (a process whose pid was not yet written) is found.
 
 Test hook: ``NSVIEW_LAB_STOP_AFTER=N`` makes the process SIGKILL itself at the
-N-th record/update, to simulate a crash half-way through ``lab up``.
+N-th record/update, to simulate a crash half-way through ``lab up``;
+``N:TERM`` (any signal name) sends that signal instead.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class StateFile:
         self.path = path
         self.data: dict[str, Any] = data or {}
         self._ticks = 0
-        stop = os.environ.get(STOP_AFTER_ENV, "")
-        self._stop_after = int(stop) if stop.isdigit() else None
+        count, _, sig = os.environ.get(STOP_AFTER_ENV, "").partition(":")
+        self._stop_after = int(count) if count.isdigit() else None
+        self._stop_signal = getattr(signal, f"SIG{sig}", signal.SIGKILL) if sig else signal.SIGKILL
 
     # -- reading -------------------------------------------------------------
     @classmethod
@@ -102,8 +104,8 @@ class StateFile:
 
     def _tick(self) -> None:
         self._ticks += 1
-        if self._stop_after is not None and self._ticks >= self._stop_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self._stop_after is not None and self._ticks == self._stop_after:
+            os.kill(os.getpid(), self._stop_signal)
 
 
 @contextlib.contextmanager
