@@ -286,3 +286,61 @@ def test_lean_decoder_agrees_with_pyroute2_on_real_dumps(netns_factory):
     assert len(seen) == 4
     kinds = {parse_link(m[1])[0].kind for m in messages if m[0] == rtnl.RTM_GETLINK}
     assert {"veth", "bridge", "vxlan", "macvlan", "loopback"} <= kinds
+
+
+class _FakeRtnl:
+    """Answers RTM_GETNSID from a table; counts the questions."""
+
+    def __init__(self, ids_by_fd: dict[int, int]) -> None:
+        self.ids_by_fd = ids_by_fd
+        self.asked = 0
+        self.closed = False
+
+    def netnsid_of_fd(self, fd: int) -> int | None:
+        self.asked += 1
+        return self.ids_by_fd.get(fd)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_netnsid_mapping_asks_the_hinted_namespace_first():
+    from nsview.collect.network import map_netnsids
+
+    count = 60
+    hub_inode = 1000
+    fds = {hub_inode: 3}
+    hub_links = []
+    readings = {}
+    hub_ids = {}
+    for i in range(count):
+        inode, fd, nsid = 2000 + i, 100 + i, 40 + i
+        fds[inode] = fd
+        hub_ids[fd] = nsid
+        hub_links.append((10 + i, f"veth{i}", LinkRef(2, nsid, "peer")))
+        pod = _reading(inode, [(2, "eth0", LinkRef(10 + i, 0, "peer"))], {})
+        pod.rt = _FakeRtnl({3: 0})
+        readings[inode] = pod
+    hub = _reading(hub_inode, hub_links, {})
+    hub_rt = hub.rt = _FakeRtnl(hub_ids)
+    readings[hub_inode] = hub
+    map_netnsids(readings, fds)
+    assert hub.state.nsids == {40 + i: 2000 + i for i in range(count)}
+    # One question per veth, not one per (veth, namespace) pair.
+    assert hub_rt.asked == count and hub_rt.closed
+    assert readings[2000].state.nsids == {0: hub_inode}
+    resolve_links(readings)
+    assert all(i.peer.status == "resolved" for i in hub.state.interfaces)
+
+
+def test_netnsid_mapping_question_count(monkeypatch):
+    from nsview.collect import network
+
+    fake = _FakeRtnl({5: 7})
+    reading = _reading(1, [(2, "eth0", LinkRef(9, 7, "peer"))], {})
+    reading.rt = fake
+    other = _reading(2, [(9, "veth", LinkRef(2, 0, "peer"))], {0: 1})
+    fds = {1: 4, 2: 5, **{100 + k: 200 + k for k in range(50)}}
+    network.map_netnsids({1: reading, 2: other}, fds)
+    assert reading.state.nsids == {7: 2}
+    assert fake.asked == 1 and fake.closed

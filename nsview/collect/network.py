@@ -8,14 +8,24 @@ namespaces through the netnsid maps, each checked from both ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from nsview.collect.links import LinkRef, LinkTable, read_links, read_routes, read_rules, set_lower
+from nsview.collect.links import (
+    LinkRef,
+    LinkTable,
+    netnsid_map,
+    read_links,
+    read_routes,
+    read_rules,
+    set_lower,
+)
 from nsview.collect.nat import NatTools, read_nat
 from nsview.collect.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
+from nsview.collect.rtnl import Rtnl
 from nsview.model import Interface, NetState, PeerRef, Snapshot
 
 WORKERS = 4  # threads; while one waits on a spawned tool, another parses (2 cores here)
@@ -38,12 +48,20 @@ class NetnsReading:
     state: NetState
     links: LinkTable
     missing_tools: set[str] = field(default_factory=set)
+    # The namespace's rtnetlink socket, kept open while its netnsids are unmapped: a
+    # socket stays in the namespace it was created in, so RTM_GETNSID can be asked
+    # from any thread later, without entering again.
+    rt: Rtnl | None = None
+
+    @property
+    def pending_nsids(self) -> set[int]:
+        used = {r.netnsid for r in self.links.refs.values() if r.netnsid is not None}
+        return used - set(self.state.nsids)
 
 
 @dataclass(slots=True)
 class _Context:
     tools: NatTools | None  # None: links only (a peer's namespace outside the selection)
-    candidates: list[tuple[int, int]]  # (inode, fd) of every known netns, for RTM_GETNSID
 
 
 def collect_network(
@@ -62,24 +80,34 @@ def collect_network(
     openers = {inode: paths for (t, inode), paths in table.openers.items() if t == "net"}
     net_inodes = [ns.inode for ns in snapshot.namespaces if ns.type == "net"]
     wanted = [i for i in net_inodes if only is None or i in only]
+    _raise_fd_limit(len(net_inodes) * 2 + 64)
     fds = _open_all(net_inodes, openers)
-    own = _own_netns()
-    # Ask for the collector's own namespace first: most peers live there (docker0, cni0 …).
-    candidates = sorted(fds.items(), key=lambda item: item[0] != own)
     readings: dict[int, NetnsReading] = {}
     tools = NatTools.find()
     try:
         with NetnsExecutor(workers) as pool:
-            _gather(pool, wanted, openers, _Context(tools, candidates), readings, diags)
-            outside = _referenced_outside(readings, set(readings))
-            outside -= set(wanted)
+            _gather(pool, wanted, openers, _Context(tools), readings, diags)
+            map_netnsids(readings, fds)
+            outside = _referenced_outside(readings, set(readings)) - set(wanted)
             if outside:
-                _gather(pool, sorted(outside), openers, _Context(None, candidates), readings, diags)
+                _gather(pool, sorted(outside), openers, _Context(None), readings, diags)
+                map_netnsids(readings, fds)
             for reason in pool.retired:
                 diags.add("error", "netns", reason)
     finally:
         for fd in fds.values():
             os.close(fd)
+        for reading in readings.values():
+            if reading.rt is not None:
+                reading.rt.close()
+                reading.rt = None
+    for reading in readings.values():
+        unknown = sorted(reading.pending_nsids)
+        if unknown:
+            reading.state.errors.append(
+                f"netnsid {', '.join(map(str, unknown))}: no namespace nsview can open has"
+                " this id here; links pointing there are unreachable"
+            )
     resolve_links(readings)
     missing: dict[str, int] = {}
     for reading in readings.values():
@@ -133,39 +161,86 @@ def _reader(ctx: _Context):
 
 def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
     """Runs inside the target netns, on an executor worker."""
-    from nsview.collect.links import netnsid_map
-    from nsview.collect.rtnl import Rtnl
-
     state = NetState()
     # Created here, after setns, so the socket belongs to the target namespace.
-    with Rtnl() as rt:
+    rt = Rtnl()
+    try:
         links = read_links(rt)
         state.interfaces = links.interfaces
-        wanted_ids = {ref.netnsid for ref in links.refs.values() if ref.netnsid is not None}
-        state.nsids = netnsid_map(rt, wanted_ids, ctx.candidates)
-        unknown = sorted(wanted_ids - set(state.nsids))
-        if unknown:
-            state.errors.append(
-                "netnsid "
-                + ", ".join(map(str, unknown))
-                + " point to namespaces nsview cannot open"
-            )
-        if ctx.tools is None:
-            return NetnsReading(entered.inode, state, links)
-        names = {i.ifindex: i.name for i in links.interfaces}
-        try:
-            state.routes = read_routes(rt, names)
-        except OSError as exc:
-            state.errors.append(f"routes: {exc}")
-        try:
-            state.rules = read_rules(rt)
-        except OSError as exc:
-            state.errors.append(f"rules: {exc}")
+        if ctx.tools is not None:
+            names = {i.ifindex: i.name for i in links.interfaces}
+            try:
+                state.routes = read_routes(rt, names)
+            except OSError as exc:
+                state.errors.append(f"routes: {exc.strerror or exc}")
+            try:
+                state.rules = read_rules(rt)
+            except OSError as exc:
+                state.errors.append(f"rules: {exc.strerror or exc}")
+    except BaseException:
+        rt.close()
+        raise
+    reading = NetnsReading(entered.inode, state, links)
+    if reading.pending_nsids:
+        reading.rt = rt
+    else:
+        rt.close()
+    if ctx.tools is None:
+        return reading
     state.sysctls = read_sysctls(links.interfaces)
     nat = read_nat(ctx.tools)
     state.nat = nat.tables
     state.errors.extend(nat.errors)
-    return NetnsReading(entered.inode, state, links, missing_tools=nat.missing)
+    reading.missing_tools = nat.missing
+    return reading
+
+
+def map_netnsids(readings: dict[int, NetnsReading], fds: dict[int, int]) -> None:
+    """Fill ``state.nsids`` of every reading whose links use netnsids.
+
+    Asking a namespace about every other one costs N queries each, N² in all
+    (a host with 500 pods: 250 000). The links tell which namespace to ask
+    about first: if our veth (ifindex i) points at ifindex p, the likely peer
+    namespace has a veth p pointing back at i. That hint is only an order; the
+    answer always comes from RTM_GETNSID. The collector's own namespace comes
+    next (most lower devices are there), then everything else.
+    """
+    own = _own_netns()
+    back_index: dict[tuple[int, int], list[int]] = {}  # (veth ifindex, peer ifindex) -> inodes
+    for reading in readings.values():
+        for ifindex, ref in reading.links.refs.items():
+            if ref.role == "peer":
+                back_index.setdefault((ifindex, ref.ifindex), []).append(reading.inode)
+    for reading in readings.values():
+        wanted = reading.pending_nsids
+        if not wanted or reading.rt is None:
+            continue
+        hinted: list[int] = []
+        for ifindex, ref in reading.links.refs.items():
+            if ref.netnsid is not None and ref.netnsid in wanted:
+                for inode in back_index.get((ref.ifindex, ifindex), ()):
+                    if inode != reading.inode and inode not in hinted:
+                        hinted.append(inode)
+        order = hinted + ([own] if own is not None and own not in hinted else [])
+        seen = set(order)
+        order += [inode for inode in fds if inode not in seen]
+        candidates = [(inode, fds[inode]) for inode in order if inode in fds]
+        reading.state.nsids.update(netnsid_map(reading.rt, wanted, candidates))
+        # Every candidate was tried: ids still unmapped stay so (asking again won't help).
+        reading.rt.close()
+        reading.rt = None
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """One fd per namespace (plus a socket each, briefly): lift the soft limit if short."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        # If refused we open what we can; the rest become "unreachable" peers.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def read_sysctls(interfaces: list[Interface]) -> dict[str, str]:
