@@ -32,6 +32,7 @@ from nsview.analyze.relations import Relation, details, relations
 from nsview.analyze.search import Filtered, Query, filter_view, parse_query
 from nsview.analyze.views import VIEW_CLASSES, View, build_views
 from nsview.model import Namespace, Process, Snapshot
+from nsview.tui.actions_mixin import NamespaceActions
 from nsview.tui.detail import DetailPane
 from nsview.tui.screens import HelpScreen
 from nsview.tui.themes import (
@@ -68,7 +69,7 @@ class NsviewCommands(Provider):
                 )
 
 
-class NsviewApp(App[None]):
+class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     CSS_PATH = "nsview.tcss"
     TITLE = "nsview"
     COMMANDS = App.COMMANDS | {NsviewCommands}
@@ -190,6 +191,7 @@ class NsviewApp(App[None]):
         self._timer: Timer | None = None
         self._filter_timer: Timer | None = None
         self._stale: set[str] = set()
+        self.notices: list[tuple[str, str]] = []  # (severity, message), oldest first
 
     # -- theme variables --------------------------------------------------------------
 
@@ -228,7 +230,7 @@ class NsviewApp(App[None]):
         filter_input.cursor_blink = False
         filter_input.display = False
         for message in self.startup_messages:
-            self.notify(message, severity="warning", timeout=15)
+            self.say(message, severity="warning", timeout=15)
         self.tree().focus()
         if self._initial is not None:
             self.apply_snapshot(self._initial)
@@ -239,6 +241,11 @@ class NsviewApp(App[None]):
         self._update_status()
 
     # -- helpers ----------------------------------------------------------------------
+
+    def say(self, message: str, *, severity: str = "information", **kwargs) -> None:
+        """A notification (plain text, never markup); kept in ``notices`` as well."""
+        self.notices.append((severity, message))
+        self.notify(message, severity=severity, markup=False, **kwargs)  # type: ignore[arg-type]
 
     def tree(self, view: str | None = None) -> NsTree:
         return self.query_one(f"#tree-{view or self.current_view}", NsTree)
@@ -364,14 +371,14 @@ class NsviewApp(App[None]):
             self.apply_snapshot(message.snapshot)
         except Exception as exc:
             self.log.error(f"applying snapshot failed: {exc!r}")
-            self.notify(f"could not show the new snapshot: {exc}", severity="error", timeout=10)
+            self.say(f"could not show the new snapshot: {exc}", severity="error", timeout=10)
         self._schedule_next()
 
     def on_nsview_app_collect_failed(self, message: CollectFailed) -> None:
         if message.seq != self._latest_seq:
             return
         self.collecting = False
-        self.notify(
+        self.say(
             f"collection failed: {message.error}", title="refresh", severity="error", timeout=10
         )
         self._update_status()
@@ -512,7 +519,7 @@ class NsviewApp(App[None]):
     def action_jump(self) -> None:
         rels = self.selected_relations()
         if not rels:
-            self.notify("nothing related to jump to from here", timeout=3)
+            self.say("nothing related to jump to from here", timeout=3)
             return
         self.jump_to(rels[0])
 
@@ -524,17 +531,17 @@ class NsviewApp(App[None]):
         view = self.views.get(rel.view)
         path = view.locate(rel.ref) if view is not None else None
         if path is None:
-            self.notify(f"{rel.text}: not shown in this snapshot", severity="warning", timeout=4)
+            self.say(f"{rel.text}: not shown in this snapshot", severity="warning", timeout=4)
             return False
         if self.current_view != rel.view:
             self.action_show_view(rel.view)
         tree = self.tree(rel.view)
         if not tree.reveal(path):
             if self.filter_query is not None:
-                self.notify("filter cleared to show the target", timeout=3)
+                self.say("filter cleared to show the target", timeout=3)
                 self.action_clear_filter()
             if not tree.reveal(path):
-                self.notify(f"{rel.text}: not found", severity="warning", timeout=4)
+                self.say(f"{rel.text}: not found", severity="warning", timeout=4)
                 return False
         tree.focus()
         self._update_detail()
@@ -548,7 +555,7 @@ class NsviewApp(App[None]):
 
     def action_refresh(self) -> None:
         if self.source is None:
-            self.notify("nothing to refresh: this snapshot was given, not collected", timeout=3)
+            self.say("nothing to refresh: this snapshot was given, not collected", timeout=3)
             return
         self.refresh_now()
 
@@ -559,7 +566,7 @@ class NsviewApp(App[None]):
         except ValueError:
             index = -1
         self.theme = names[(index + 1) % len(names)]
-        self.notify(f"theme: {self.theme}", timeout=2)
+        self.say(f"theme: {self.theme}", timeout=2)
 
     def action_expand_node(self) -> None:
         self.tree().action_expand()

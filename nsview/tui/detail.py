@@ -29,11 +29,17 @@ class DetailPane(Vertical):
         self.detail: Detail | None = None
 
     def compose(self) -> ComposeResult:
+        # The related list comes first so that tab reaches it first; CSS docks it at the bottom.
+        with Vertical(id="related"):
+            yield Label("related", id="relations-title")
+            yield OptionList(id="relations")
         with VerticalScroll(id="detail-scroll"):
             yield Static(id="detail-title")
             yield Static(id="detail-body")
-        yield Label("related", id="relations-title")
-        yield OptionList(id="relations")
+
+    def on_mount(self) -> None:
+        # Tab goes from the tree to the related list; the fields scroll with the mouse.
+        self.query_one("#detail-scroll", VerticalScroll).can_focus = False
 
     def show(self, detail: Detail, relations: list[Relation]) -> None:
         self.detail = detail
@@ -54,8 +60,10 @@ class DetailPane(Vertical):
                 (key, "bold"), f"→ {rel.text} ", (f"[{VIEW_TITLES.get(rel.view, rel.view)}]", "dim")
             )
             options.add_option(Option(prompt, id=str(i)))
-        if relations and highlighted is not None:
-            options.highlighted = min(highlighted, len(relations) - 1)
+        if relations:
+            # The first is what g jumps to; keep the user's place if the list is the same length.
+            same = highlighted is not None and options.option_count == len(relations)
+            options.highlighted = min(highlighted, len(relations) - 1) if same else 0
         title = self.query_one("#relations-title", Label)
         title.update(
             f"related ({len(relations)}): g jumps to the first; tab here, enter to jump"

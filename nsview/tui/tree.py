@@ -221,6 +221,7 @@ class NsTree(Tree[Row]):
             # A new filter opens the way to every match.
             self.filter_expanded = set(filtered.keep)
         cursor = self.cursor_path()
+        unfiltering = self.filtered is not None and filtered is None
         indexes = self._cursor_indexes()
         offset = self.cursor_line - round(self.scroll_y) if self.cursor_line >= 0 else 0
         self.view = view
@@ -230,6 +231,8 @@ class NsTree(Tree[Row]):
             self._reconcile(self.root)
         finally:
             self._restoring = False
+        if unfiltering and cursor is not None and self.reveal(cursor):
+            return  # the row found with the filter, now in its full context
         self._restore_cursor(
             cursor, indexes, offset, first_match=filter_changed and filtered is not None
         )
@@ -283,6 +286,7 @@ class NsTree(Tree[Row]):
 
     def _first_match(self) -> TreeNode[Row] | None:
         assert self.filtered is not None
+        _ = self.last_line  # line numbers must be current to sort by them
         for path in sorted(self.filtered.matches, key=self._path_order):
             node = self.node_at(path)
             if node is not None:
