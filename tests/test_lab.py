@@ -111,9 +111,26 @@ def assert_gone(before: dict, state: dict | None) -> None:
             assert not os.path.exists(path)
 
 
+TEST_LOCK = "/run/lock/nsview-lab-tests.lock"
+
+
 @pytest.fixture
 def clean_lab():
-    """Start from no lab; whatever happens, leave no lab behind."""
+    """Start from no lab; whatever happens, leave no lab behind.
+
+    The lab is one per machine: test sessions running at the same time (other
+    engineers run the whole suite) take turns through a lock file held for the
+    whole test.
+    """
+    import fcntl
+
+    os.makedirs(os.path.dirname(TEST_LOCK), exist_ok=True)
+    with open(TEST_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _clean_lab()
+
+
+def _clean_lab():
     nsview("lab", "down")
     before = footprint()
     assert not before["processes"] and not before["run_dir"], before

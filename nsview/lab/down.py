@@ -145,6 +145,8 @@ def _remove_run_dir(rep: TeardownReport) -> None:
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
             rep.problems.append(f"could not remove {path}: {exc.strerror}")
     if rep.problems:
@@ -153,5 +155,7 @@ def _remove_run_dir(rep: TeardownReport) -> None:
         if os.path.exists(topo.STATE_FILE):
             os.unlink(topo.STATE_FILE)
         os.rmdir(topo.RUN_DIR)
+    except FileNotFoundError:
+        pass
     except OSError as exc:
         rep.problems.append(f"could not remove {topo.RUN_DIR}: {exc.strerror}")

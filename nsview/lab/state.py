@@ -110,11 +110,29 @@ class StateFile:
 
 @contextlib.contextmanager
 def lab_lock() -> Iterator[None]:
-    """Serialize lab up/down/check across processes (flock on the run directory's parent)."""
-    os.makedirs(topo.RUN_DIR, exist_ok=True)
-    fd = os.open(topo.RUN_DIR, os.O_RDONLY | os.O_DIRECTORY)
-    try:
+    """Serialize lab up/down across processes: flock on the run directory.
+
+    ``lab down`` removes the directory while holding the lock, so a waiter may
+    wake up holding a lock on a deleted directory while a newcomer locks a new
+    one; after acquiring, check that the path still is the locked inode, else
+    retry.
+    """
+    while True:
+        os.makedirs(topo.RUN_DIR, exist_ok=True)
+        try:
+            fd = os.open(topo.RUN_DIR, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            now = os.stat(topo.RUN_DIR)
+        except FileNotFoundError:
+            now = None
+        held = os.fstat(fd)
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
         os.close(fd)
