@@ -481,6 +481,7 @@ def test_lab_stays_up_after_up_exits(clean_lab):
         assert _alive(info["pid"]), info["name"]
         assert os.getsid(info["pid"]) == info["pid"]
         assert os.readlink(f"/proc/{info['pid']}/fd/0") == "/dev/null"
+        assert os.readlink(f"/proc/{info['pid']}/cwd") == "/"
         with open(f"/proc/{info['pid']}/stat") as f:
             ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         assert ppid != os.getpid()

@@ -166,6 +166,7 @@ def _serve_tcp(sock: socket.socket, spec: dict) -> None:
 
 def _child(spec: dict, report_w: int, log_fd: int) -> None:
     os.setsid()
+    os.chdir("/")  # a daemon must not pin the directory `lab up` ran in
     unshared = set(spec.get("unshare", ()))
     if "mnt" in unshared:
         _detach_nsfs_mounts()
@@ -185,6 +186,7 @@ def _child(spec: dict, report_w: int, log_fd: int) -> None:
     os.dup2(null, 1)
     os.dup2(log_fd, 2)
     os.close(null)
+    os.close(log_fd)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     os.write(report_w, json.dumps({"ok": True, **extra}).encode())
     os.close(report_w)
