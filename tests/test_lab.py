@@ -351,6 +351,16 @@ def test_up_rebuilds_a_partial_lab(clean_lab):
     assert lab["status"] == "up" and lab["changed"] and lab["lab_id"] != crashed["lab_id"]
     for info in crashed["containers"].values():
         assert not _alive(info["pid"])
+    # a damaged lab (one container killed) is reported and rebuilt, not left half-working
+    web = _state()["containers"]["web"]["pid"]
+    os.kill(web, signal.SIGKILL)
+    status = nsview("lab", "status", "--json", check=False)
+    assert status.returncode == 1
+    problems = json.loads(status.stdout)["problems"]
+    assert any("'web'" in p for p in problems), problems
+    rebuilt = json.loads(nsview("lab", "up", "--json").stdout)
+    assert rebuilt["changed"] and rebuilt["status"] == "up"
+    assert rebuilt["lab_id"] != lab["lab_id"]
     state = _state()
     nsview("lab", "down")
     assert_gone(before, state)
