@@ -42,6 +42,7 @@ class NamespaceActions(App[None]):
             "n",
             "create",
             "New ns",
+            show=False,  # the footer keeps room for the app's keys; ? and ctrl+p list it
             id="create",
             tooltip="create a named netns, or new namespaces running a command"
             " (like ip netns add / unshare)",
@@ -50,6 +51,7 @@ class NamespaceActions(App[None]):
             "d",
             "delete_netns",
             "Delete netns",
+            show=False,
             id="delete_netns",
             tooltip="delete the selected named netns (like ip netns del)",
         ),
