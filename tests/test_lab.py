@@ -68,6 +68,8 @@ def footprint(extra_paths: set[str] = frozenset()) -> dict:
     """Everything of the machine that could belong to the lab."""
     from nsview.lab.system import cgroup2_root
 
+    extra_paths = {*extra_paths, f"/run/netns/{topo.CNI_NETNS}"}
+
     cg = cgroup2_root()
     netns = sorted(n for n in os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
     return {
@@ -249,7 +251,7 @@ def _assert_snapshot(state: dict) -> None:
     kinds = {h.kind for h in pod_ns.holders}
     assert {"process", "bind_mount"} <= kinds
     assert os.path.basename(state["pod"]["netns"]) in pod_ns.names
-    assert os.path.basename(state["pod"]["netns"]).startswith("cni-")
+    assert os.path.basename(state["pod"]["netns"]) == topo.CNI_NETNS
     # hidden namespaces: bind mount only, fd only, overlay via bind mount outside /run/netns
     orphan = by_key[("net", state["bind_only_netns"]["inode"])]
     assert not orphan.pids

@@ -93,7 +93,8 @@ class LabState:
 def _mounted_lab_paths() -> list[str]:
     return [p for p, _ in sysx.mount_points()
             if p.startswith(topo.RUN_DIR + "/") or
-            p.startswith(f"{topo.NAMED_NETNS_DIR}/{topo.PREFIX}-")]
+            p.startswith(f"{topo.NAMED_NETNS_DIR}/{topo.PREFIX}-") or
+            p == f"{topo.NAMED_NETNS_DIR}/{topo.CNI_NETNS}"]
 
 
 def _status(st: StateFile | None) -> LabState:

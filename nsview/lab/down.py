@@ -37,6 +37,8 @@ class TeardownReport:
 def _lab_mount(point: str, recorded: set[str]) -> bool:
     if point in recorded or point.startswith(topo.RUN_DIR + "/"):
         return True
+    if point == f"{topo.NAMED_NETNS_DIR}/{topo.CNI_NETNS}":
+        return True
     return point.startswith(f"{topo.NAMED_NETNS_DIR}/{topo.PREFIX}-")
 
 
@@ -60,7 +62,7 @@ def teardown(st: StateFile | None) -> TeardownReport:
     # files of named lab netns whose mount never happened (crash between touch and mount)
     if os.path.isdir(topo.NAMED_NETNS_DIR):
         for name in os.listdir(topo.NAMED_NETNS_DIR):
-            if name.startswith(f"{topo.PREFIX}-"):
+            if name.startswith(f"{topo.PREFIX}-") or name == topo.CNI_NETNS:
                 recorded.add(f"{topo.NAMED_NETNS_DIR}/{name}")
     for path in sorted(recorded):
         if os.path.lexists(path) and not path.startswith(topo.RUN_DIR + "/"):

@@ -7,6 +7,8 @@ CGNAT (100.64.0.0/10). No lab namespace has a route off the machine.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
 
 PREFIX = "nsvlab"
@@ -72,6 +74,9 @@ POD_SUBNET = "100.96.1.0/24"
 POD_IP = "100.96.1.2"
 POD_NAME = "web-7f9c6d5b8-x2k4q"
 POD_NAMESPACE = "default"
+# Stable ids, so that screenshots and docs show the same names on every run.
+POD_UID = str(uuid.uuid5(uuid.NAMESPACE_DNS, "pod.nsvlab.invalid"))
+CNI_NETNS = f"cni-{uuid.uuid5(uuid.NAMESPACE_DNS, 'netns.nsvlab.invalid')}"  # in /run/netns
 
 # the hidden namespaces
 BIND_ONLY_NETNS = f"{PREFIX}-orphan"  # file in HIDDEN_NETNS_DIR, no process, no fd
@@ -131,6 +136,11 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("pod-envoy", "envoy", "host2", "pod", ("pid", "mnt"), role="tcp", port=15001,
                   banner="envoy", join_net="pause", join_ipc_uts="pause", runtime="cri"),
 )
+
+
+def container_id(name: str) -> str:
+    """The container's 64-hex id (Docker/containerd style), stable across runs."""
+    return hashlib.sha256(f"{PREFIX}:{name}".encode()).hexdigest()
 
 
 def container(name: str) -> ContainerSpec:

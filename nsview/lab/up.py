@@ -12,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 from nsview.errors import NsviewError
@@ -25,10 +23,6 @@ from nsview.lab.state import StateFile
 from nsview.lab.topology import ContainerSpec
 
 PAYLOAD = str(Path(__file__).with_name("_payload.py"))
-
-
-def _hexid(n: int = 64) -> str:
-    return secrets.token_hex(n // 2)
 
 
 def _veth_name(container: str) -> str:
@@ -247,7 +241,7 @@ COMMIT
         self.ip(h2, "addr", "add", f"{topo.POD_GW}/24", "dev", topo.CNI_BRIDGE)
         self.ip(h2, "link", "set", topo.CNI_BRIDGE, "up")
         chain = "CNI-" + hashlib.sha1(self.lab_id.encode()).hexdigest()[:24]
-        pod_uid = str(uuid.uuid4())
+        pod_uid = topo.POD_UID
         self.st.data["pod"] = {"uid": pod_uid, "name": topo.POD_NAME,
                                "namespace": topo.POD_NAMESPACE, "cni_chain": chain}
         self.st.save()
@@ -311,7 +305,7 @@ COMMIT
 
     def _container(self, spec: ContainerSpec) -> None:
         host = topo.host(spec.host)
-        cid = _hexid()
+        cid = topo.container_id(spec.name)
         if spec.mode == "daemon" or spec.mode == "host":
             hostname = host.hostname
         elif spec.runtime == "cri":
@@ -399,7 +393,7 @@ COMMIT
             self.ip(cns, "link", "set", "eth0", "up")
         if spec.name == "pause":
             # containerd's CNI netns: a bind mount named cni-<uuid> in /run/netns
-            name = f"cni-{uuid.uuid4()}"
+            name = topo.CNI_NETNS
             os.makedirs(topo.NAMED_NETNS_DIR, exist_ok=True)
             self.bind_netns(sysx.named_netns(name), source=cns)
             self.st.data["pod"]["netns"] = sysx.named_netns(name)
