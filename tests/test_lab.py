@@ -431,7 +431,7 @@ def test_not_root_is_refused(monkeypatch, capsys):
     from nsview.lab import system as sysx
 
     monkeypatch.setattr(sysx.os, "geteuid", lambda: 1000)
-    for action in ("up", "down"):
+    for action in ("up", "down", "check"):
         assert main(["lab", action]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "needs root" in err, err

@@ -222,6 +222,9 @@ def lab_check() -> list[CheckResult]:
     """
     from nsview.lab.check import run_checks
 
+    if os.geteuid() != 0:
+        raise NsviewError("nsview lab check needs root (it sends traffic inside lab "
+                          "namespaces); run it with sudo")
     st = StateFile.load()
     lab = _status(st)
     if lab.status != "up" or st is None:
