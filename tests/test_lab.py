@@ -497,3 +497,22 @@ def test_lab_stays_up_after_up_exits(clean_lab):
         with open(f"/proc/{info['pid']}/stat") as f:
             ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         assert ppid != os.getpid()
+
+
+def test_lab_without_writable_cgroup2(clean_lab, monkeypatch):
+    """Where no cgroup v2 hierarchy is writable, the lab still works and says so."""
+    from nsview.lab import lab_down, lab_up
+    from nsview.lab import system as sysx
+
+    monkeypatch.setattr(sysx, "cgroup2_root", lambda: None)
+    try:
+        lab = lab_up()
+        assert lab.status == "up" and lab.cgroup_root is None
+        assert any("cgroup v2" in w for w in lab.warnings), lab.warnings
+        for c in lab.containers:
+            with open(f"/proc/{c.pid}/cgroup") as f:
+                assert f"/{topo.CGROUP_DIR_NAME}/" not in f.read(), c.name
+    finally:
+        lab_down()
+        monkeypatch.undo()
+    assert footprint() == clean_lab

@@ -180,10 +180,11 @@ def lab_up() -> LabState:
             Builder(st).build()
         except BaseException as exc:
             rep = teardown(st)
-            if isinstance(exc, NsviewError):
+            if isinstance(exc, (NsviewError, OSError)):
+                what = str(exc) if isinstance(exc, NsviewError) else f"lab: {exc}"
                 extra = "" if not rep.problems else " (rollback left: " + \
                     "; ".join(rep.problems) + ")"
-                raise NsviewError(f"{exc}; partial lab rolled back{extra}") from exc
+                raise NsviewError(f"{what}; partial lab rolled back{extra}") from exc
             raise
         st.data["complete"] = True
         st.save()

@@ -121,7 +121,17 @@ class Builder:
             self.st.save()
             return
         self.cg_root = root
-        self.cgroup(topo.CGROUP_DIR_NAME)
+        try:
+            self.cgroup(topo.CGROUP_DIR_NAME)
+            probe = os.path.join(root, topo.CGROUP_DIR_NAME, "cgroup.procs")
+            if not os.access(probe, os.W_OK):
+                raise PermissionError(f"{probe} is not writable")
+        except OSError as exc:
+            self.cg_root = None
+            self.st.data["warnings"].append(f"cgroup v2 at {root} refused the lab ({exc}): "
+                                            "lab processes stay in the caller's cgroup")
+            self.st.save()
+            return
         self.cg_root = os.path.join(root, topo.CGROUP_DIR_NAME)
         self.st.data["cgroup_root"] = self.cg_root
         self.st.save()
