@@ -412,6 +412,22 @@ def test_missing_link_type_is_named(clean_lab, tmp_path):
     assert footprint() == clean_lab
 
 
+def test_missing_nat_support_is_named(clean_lab, tmp_path):
+    fake_iptables = """
+        import os, sys
+        if "DNAT" in sys.argv:
+            sys.stderr.write("iptables: No chain/target/match by that name.\\n")
+            sys.exit(1)
+        os.execv(REAL, [REAL, *sys.argv[1:]])
+    """
+    env = {**os.environ, "PATH": _tool_dir(tmp_path, fake={"iptables": fake_iptables})}
+    proc = nsview("lab", "up", env=env, check=False)
+    assert proc.returncode == 1
+    assert "iptables nat" in proc.stderr and "No chain/target/match" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert footprint() == clean_lab
+
+
 def test_failure_half_way_rolls_back(clean_lab, tmp_path):
     fake = """
         import sys

@@ -82,6 +82,8 @@ def preflight() -> None:
          "-j", "MASQUERADE"],
         ["iptables", "-w", "-t", "nat", "-A", "DOCKER", "-p", "tcp", "--dport", "8080",
          "-j", "DNAT", "--to-destination", "172.17.0.2:80"],
+        ["iptables", "-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate",
+         "RELATED,ESTABLISHED", "-m", "comment", "--comment", "nsvlab", "-j", "ACCEPT"],
     ]
     # All four in one throwaway netns: a tiny Python runs each argv in turn
     # inside the same `unshare --net` (argv lists throughout, no shell).
@@ -98,7 +100,8 @@ def preflight() -> None:
                check=False)
     if proc.returncode != 0:
         detail = (proc.stdout or proc.stderr).strip().splitlines()
-        raise NsviewError("nsview lab needs iptables nat with addrtype, MASQUERADE and DNAT; "
+        raise NsviewError("nsview lab needs iptables nat (addrtype, MASQUERADE, DNAT) and "
+                          "the conntrack and comment matches; "
                           f"the kernel refused: {detail[-1] if detail else 'unknown error'}")
 
 
