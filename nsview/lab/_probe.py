@@ -22,7 +22,7 @@ import time
 
 def _http(req: dict) -> tuple[bool, str]:
     host, port = req["host"], int(req.get("port", 80))
-    timeout = float(req.get("timeout", 2))
+    timeout = float(req.get("timeout", 5))
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(f"GET / HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
         data = b""
@@ -44,7 +44,7 @@ def _http(req: dict) -> tuple[bool, str]:
 
 def _tcp(req: dict) -> tuple[bool, str]:
     host, port = req["host"], int(req["port"])
-    with socket.create_connection((host, port), timeout=float(req.get("timeout", 2))) as s:
+    with socket.create_connection((host, port), timeout=float(req.get("timeout", 5))) as s:
         banner = s.recv(256).decode(errors="replace").strip()
     return True, f"connected, banner {banner!r}"
 
@@ -61,7 +61,7 @@ def _checksum(data: bytes) -> int:
 def _icmp(req: dict) -> tuple[bool, str]:
     host = req["host"]
     size = int(req.get("size", 56))
-    timeout = float(req.get("timeout", 1))
+    timeout = float(req.get("timeout", 2))
     tries = int(req.get("tries", 3))
     ident = os.getpid() & 0xFFFF
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
