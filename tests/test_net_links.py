@@ -344,3 +344,48 @@ def test_netnsid_mapping_question_count(monkeypatch):
     network.map_netnsids({1: reading, 2: other}, fds)
     assert reading.state.nsids == {7: 2}
     assert fake.asked == 1 and fake.closed
+
+
+def _neigh(
+    ifindex: int,
+    mac: str,
+    state: int,
+    flags: int,
+    master: int | None = None,
+    dst: str | None = None,
+) -> dict:
+    attrs = [("NDA_LLADDR", mac)]
+    if master is not None:
+        attrs.append(("NDA_MASTER", master))
+    if dst is not None:
+        attrs.append(("NDA_DST", dst))
+    return {"family": 7, "ifindex": ifindex, "state": state, "flags": flags, "attrs": attrs}
+
+
+def test_fdb_entries_go_to_their_bridge_or_vxlan():
+    from nsview.collect.links import attach_fdb
+
+    br = _link(2, "br0", "bridge", [("IFLA_BR_STP_STATE", 0)])
+    port = _link(3, "p0", "veth", extra=[("IFLA_MASTER", 2), ("IFLA_LINK", 9)])
+    vx = _link(4, "vx0", "vxlan", [("IFLA_VXLAN_ID", 5)], extra=[("IFLA_MASTER", 2)])
+    table = build_link_table([br, port, vx], [])
+    dropped = attach_fdb(
+        table,
+        [
+            _neigh(3, "6a:5f:20:6b:f7:01", 0x80, 0x04, master=2),  # the port's own MAC
+            _neigh(3, "02:aa:bb:cc:dd:ee", 0x02, 0x04, master=2),  # learned (reachable)
+            _neigh(4, "02:11:22:33:44:55", 0x80, 0x02, dst="10.0.0.8"),  # vxlan: MAC -> VTEP
+            _neigh(4, "00:00:00:00:00:00", 0x80, 0x02, dst="10.0.0.7"),  # flood entry
+            _neigh(2, "33:33:00:00:00:01", 0x80, 0x02),  # br0's multicast list: not forwarding
+        ],
+    )
+    by = {i.name: i for i in table.interfaces}
+    assert dropped == 0
+    assert [(e.mac, e.port, e.flags) for e in by["br0"].bridge.fdb] == [
+        ("6a:5f:20:6b:f7:01", "p0", ["permanent", "master"]),
+        ("02:aa:bb:cc:dd:ee", "p0", ["master"]),
+    ]
+    assert [(e.mac, e.dst, e.flags) for e in by["vx0"].vxlan.fdb] == [
+        ("02:11:22:33:44:55", "10.0.0.8", ["permanent", "self"]),
+        ("00:00:00:00:00:00", "10.0.0.7", ["permanent", "self"]),
+    ]

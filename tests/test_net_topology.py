@@ -107,6 +107,18 @@ def topo():
             "dstport",
             "4790",
         )
+        run(
+            "bridge",
+            "-n",
+            a,
+            "fdb",
+            "append",
+            "00:00:00:00:00:00",
+            "dev",
+            "nsvtvxu",
+            "dst",
+            "10.98.0.3",
+        )
         _ip(a, "route", "add", "default", "via", "10.99.0.254")
         _ip(a, "route", "add", "192.168.77.0/24", "dev", "nsvtbr", "table", "100")
         _ip(a, "rule", "add", "from", "10.99.0.0/24", "table", "100", "priority", "1000")
@@ -242,6 +254,8 @@ def test_bridge_ports_addresses_and_stp(topo, snapshot):
     assert br.kind == "bridge"
     assert br.bridge.ports == ["nsvtab"]
     assert br.bridge.stp_state == 0
+    port_mac = _iface(net_a, "nsvtab").mac
+    assert (port_mac, "nsvtab") in {(e.mac, e.port) for e in br.bridge.fdb}
     assert _iface(net_a, "nsvtab").master == "nsvtbr"
     cidrs = {(x.family, x.cidr) for x in br.addresses}
     assert ("inet", "10.99.0.1/24") in cidrs
@@ -260,6 +274,8 @@ def test_vxlan_unicast_and_multicast(topo, snapshot):
         4789,
         "10.99.0.1",
     )
+    flood = [(e.mac, e.dst) for e in uni.fdb]
+    assert ("00:00:00:00:00:00", "10.98.0.3") in flood
     assert (multi.vni, multi.remote, multi.group, multi.port, multi.dev) == (
         43,
         None,

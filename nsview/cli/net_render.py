@@ -49,7 +49,7 @@ def interface_details(iface: Interface, index: SnapshotIndex, here: int) -> str:
     if iface.bridge is not None:
         stp = "on" if iface.bridge.stp_state else "off"
         ports = ", ".join(iface.bridge.ports) or "no ports"
-        parts.append(f"ports {escape(ports)}; stp {stp}")
+        parts.append(f"ports {escape(ports)}; stp {stp}; fdb {len(iface.bridge.fdb)} entries")
     vx = iface.vxlan
     if vx is not None:
         far = (
@@ -60,6 +60,9 @@ def interface_details(iface: Interface, index: SnapshotIndex, here: int) -> str:
             bits.append(f"local {vx.local}")
         if vx.dev:
             bits.append(f"dev {vx.dev}" + _elsewhere(vx.dev_netns, index, here))
+        vteps = sorted({e.dst for e in vx.fdb if e.dst})
+        if vteps:
+            bits.append("fdb → " + ", ".join(vteps))
         parts.append(escape(" ".join(bits)))
     for label, info in (("macvlan", iface.macvlan), ("ipvlan", iface.ipvlan)):
         if info is not None:

@@ -24,6 +24,7 @@ from typing import Any
 from nsview.model import (
     Address,
     BridgeInfo,
+    FdbEntry,
     Interface,
     LowerLinkInfo,
     Route,
@@ -349,6 +350,52 @@ def parse_rule(msg: Any) -> RoutingRule | None:
         fwmark=a.get("FRA_FWMARK"),
     )
     return rule
+
+
+# ndm_state / ndm_flags bits, named as `bridge fdb` names them.
+NUD_PERMANENT = 0x80
+NUD_NOARP = 0x40
+NTF_FLAGS = ((0x02, "self"), (0x04, "master"), (0x10, "extern_learn"), (0x20, "offload"))
+MAX_FDB_PER_DEVICE = 4096  # a learning bridge on a busy segment: keep the snapshot bounded
+
+
+def attach_fdb(table: LinkTable, msgs: Iterable[Any]) -> int:
+    """Put FDB entries under their bridge (by master) or vxlan device; returns how many
+    were left out past MAX_FDB_PER_DEVICE."""
+    by_index = table.by_index
+    dropped = 0
+    for msg in msgs:
+        a = _attrs(msg)
+        mac = a.get("NDA_LLADDR")
+        dev = by_index.get(msg.get("ifindex"))
+        if mac is None or dev is None:
+            continue
+        flags = []
+        state = msg.get("state", 0)
+        if state & NUD_PERMANENT:
+            flags.append("permanent")
+        elif state & NUD_NOARP:
+            flags.append("static")
+        flags += [name for bit, name in NTF_FLAGS if msg.get("flags", 0) & bit]
+        entry = FdbEntry(
+            mac=mac, port=dev.name, vlan=a.get("NDA_VLAN"), dst=a.get("NDA_DST"), flags=flags
+        )
+        master = by_index.get(a.get("NDA_MASTER") or 0)
+        if master is None and dev.vxlan is None and int(mac[:2], 16) & 1:
+            continue  # a device's own multicast filter list ("self"), not forwarding state
+        if master is not None and master.bridge is not None:
+            target = master.bridge.fdb
+        elif dev.vxlan is not None:
+            target = dev.vxlan.fdb
+        elif dev.bridge is not None:
+            target = dev.bridge.fdb  # the bridge's own address (port = the bridge itself)
+        else:
+            continue  # a plain NIC's own unicast/multicast list: not forwarding state
+        if len(target) >= MAX_FDB_PER_DEVICE:
+            dropped += 1
+            continue
+        target.append(entry)
+    return dropped
 
 
 def read_links(rt: Any) -> LinkTable:

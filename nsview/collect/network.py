@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from nsview.collect.links import (
     LinkRef,
     LinkTable,
+    attach_fdb,
     netnsid_map,
     read_links,
     read_routes,
@@ -177,6 +178,14 @@ def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
                 state.rules = read_rules(rt)
             except OSError as exc:
                 state.errors.append(f"rules: {exc.strerror or exc}")
+            if any(i.bridge is not None or i.vxlan is not None for i in links.interfaces):
+                try:
+                    dropped = attach_fdb(links, rt.fdb())
+                except OSError as exc:
+                    state.errors.append(f"fdb: {exc.strerror or exc}")
+                else:
+                    if dropped:
+                        state.errors.append(f"fdb: {dropped} entries past the per-device cap")
     except BaseException:
         rt.close()
         raise

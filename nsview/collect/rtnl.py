@@ -31,6 +31,8 @@ RTM_GETADDR = 22
 RTM_GETROUTE = 26
 RTM_GETRULE = 34
 RTM_GETNSID = 90
+RTM_GETNEIGH = 30
+AF_BRIDGE = 7
 
 IFLA_EXT_MASK = 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -44,6 +46,7 @@ _FIBRULE = struct.Struct(
     "=BBBBBBBBI"
 )  # family, dst_len, src_len, tos, table, res1, res2, action, flags
 _RTNH = struct.Struct("=HBBi")  # len, flags, hops, ifindex
+_NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
 
 OPERSTATES = {
     0: "UNKNOWN",
@@ -242,6 +245,20 @@ def decode_route(body: bytes) -> dict[str, Any]:
     )
 
 
+_NEIGH = {
+    1: ("NDA_DST", _ip),
+    2: ("NDA_LLADDR", _mac),
+    5: ("NDA_VLAN", _u16),
+    9: ("NDA_MASTER", _u32),
+}
+
+
+def decode_neigh(body: bytes) -> dict[str, Any]:
+    family, ifindex, state, flags, ntype = _NDMSG.unpack_from(body)
+    attrs = _decode(body[_NDMSG.size :], _NEIGH)
+    return _as_msg(attrs, family=family, ifindex=ifindex, state=state, flags=flags, ndm_type=ntype)
+
+
 def decode_rule(body: bytes) -> dict[str, Any]:
     family, dst_len, src_len, tos, table, _r1, _r2, action, flags = _FIBRULE.unpack_from(body)
     attrs = _decode(body[_FIBRULE.size :], _RULE)
@@ -337,6 +354,11 @@ class Rtnl:
             header = _FIBRULE.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
             out += [decode_rule(b) for b in self.dump(RTM_GETRULE, header)]
         return out
+
+    def fdb(self) -> list[dict[str, Any]]:
+        """Bridge and vxlan forwarding database entries (``bridge fdb show``)."""
+        header = _NDMSG.pack(AF_BRIDGE, 0, 0, 0, 0)
+        return [decode_neigh(b) for b in self.dump(RTM_GETNEIGH, header)]
 
     def netnsid_of_fd(self, fd: int) -> int | None:
         """The netnsid this namespace gave the namespace behind ``fd`` (None: none).

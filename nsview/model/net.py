@@ -29,7 +29,7 @@ class FdbEntry:
     port: str | None = None
     vlan: int | None = None
     dst: str | None = None  # vxlan remote for this MAC
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # permanent, static, self, master, extern_learn
 
 
 @dataclass(slots=True)
@@ -48,6 +48,7 @@ class VxlanInfo:
     local: str | None = None
     dev: str | None = None  # lower device name
     dev_netns: int | None = None  # inode of the lower device's netns when it is not this one
+    fdb: list[FdbEntry] = field(default_factory=list)  # MAC -> remote VTEP (dst) entries
 
 
 @dataclass(slots=True)
