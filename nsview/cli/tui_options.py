@@ -123,9 +123,10 @@ def launch(args: argparse.Namespace) -> int:
         path = args.load
         snapshot = load_snapshot_file(path)
 
-        def source():
+        def reload():
             return load_snapshot_file(path)
 
+        source = None
         interval = args.interval if args.interval is not None else 0.0
         origin = path
     else:
@@ -137,6 +138,7 @@ def launch(args: argparse.Namespace) -> int:
             return collect_snapshot(options)
 
         snapshot = None
+        reload = None
         interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
         origin = "live"
 
@@ -145,6 +147,7 @@ def launch(args: argparse.Namespace) -> int:
     app = NsviewApp(
         snapshot=snapshot,
         source=source,
+        reload=reload,
         interval=interval,
         themes=themes,
         theme=theme,

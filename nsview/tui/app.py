@@ -1,11 +1,13 @@
 """The nsview TUI: three trees over one snapshot, a detail pane, a filter, auto-refresh.
 
-Adding an action (e.g. "join" on ``x``) is a small edit: append a ``Binding``
-to ``NsviewApp.BINDINGS`` (with a description and a tooltip: the footer, the
-``?`` screen and the command palette all read them) and write
-``action_<name>``; ``selected_target()`` gives the process or namespace under
-the cursor, ``push_screen`` shows a modal (auto-refresh pauses while one is
-open) and ``refresh_now()`` re-reads the system afterwards.
+Adding an action is a small edit: append a ``Binding`` to ``BINDINGS`` here
+or in a base class (with a description and a tooltip: the footer, the ``?``
+screen and the command palette all read them, from every class of the app)
+and write ``action_<name>``; ``selected_target()`` gives the process or
+namespace under the cursor, ``push_screen`` shows a modal (auto-refresh
+pauses while one is open) and ``refresh_now()`` re-reads the system
+afterwards. The join/create/delete keys (x, n, d) come that way from
+``nsview.tui.actions_mixin.NamespaceActions``.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         *,
         snapshot: Snapshot | None = None,
         source: Source | None = None,
+        reload: Source | None = None,
         interval: float = 0.0,
         themes: ThemeSet | None = None,
         theme: str | None = None,
@@ -166,7 +169,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         startup_messages: Iterable[str] = (),
     ) -> None:
         super().__init__()
-        self.source = source
+        self.source = source  # the live collector; None when looking at a file
+        self.reload = reload  # re-reads the file given with --load
         self.interval = interval
         self.origin = origin  # "live", or where the snapshot was loaded from
         self.theme_set = themes or ThemeSet()
@@ -236,11 +240,16 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             self.apply_snapshot(self._initial)
             self._initial = None
             self._schedule_next()
-        elif self.source is not None:
+        elif self.fetch is not None:
             self.refresh_now()
         self._update_status()
 
     # -- helpers ----------------------------------------------------------------------
+
+    @property
+    def fetch(self) -> Source | None:
+        """What a refresh calls: the live collector, else the file reader, else nothing."""
+        return self.source or self.reload
 
     def say(self, message: str, *, severity: str = "information", **kwargs) -> None:
         """A notification (plain text, never markup); kept in ``notices`` as well."""
@@ -336,7 +345,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
 
     def refresh_now(self) -> None:
         """Collect again now (in a thread); the next automatic refresh follows it."""
-        if self.source is None:
+        if self.fetch is None:
             return
         if self._timer is not None:
             self._timer.stop()
@@ -350,7 +359,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
     def _collect(self, seq: int) -> None:
         worker = get_current_worker()
-        source = self.source
+        source = self.fetch
         assert source is not None
         try:
             snapshot = source()
@@ -364,7 +373,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             self.post_message(self.SnapshotReady(snapshot, seq))
 
     def on_nsview_app_snapshot_ready(self, message: SnapshotReady) -> None:
-        if message.seq != self._latest_seq:
+        if message.seq != self._latest_seq or not self.is_running:
             return  # overtaken by a newer request
         self.collecting = False
         try:
@@ -375,7 +384,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self._schedule_next()
 
     def on_nsview_app_collect_failed(self, message: CollectFailed) -> None:
-        if message.seq != self._latest_seq:
+        if message.seq != self._latest_seq or not self.is_running:
             return
         self.collecting = False
         self.say(
@@ -388,11 +397,13 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         if self._timer is not None:
             self._timer.stop()
         self._timer = None
-        if self.interval > 0 and self.source is not None:
+        if self.interval > 0 and self.fetch is not None:
             self._timer = self.set_timer(self.interval, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        if not self.is_running or not self.screen_stack:
+            return  # shutting down
         if isinstance(self.screen, ModalScreen):
             self._schedule_next()  # a dialog is open: poll later, not under it
             return
@@ -418,7 +429,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             text.append(f"  file {self.origin}", style="dim")
         if self.collecting and snap is not None:
             text.append("  refreshing…", style="italic")
-        elif self.source is not None and self.interval > 0:
+        elif self.fetch is not None and self.interval > 0:
             text.append(f"  every {self.interval:g}s", style="dim")
         if self.filter_query is not None:
             found = self.filtered.get(self.current_view)
@@ -492,7 +503,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     def set_filter(self, text: str) -> None:
         """Filter every view by ``text`` (empty: no filter)."""
         query = parse_query(text)
-        if query == self.filter_query:
+        if query == self.filter_query or not self.screen_stack:
             return
         self.filter_query = query
         self.filtered = {}
@@ -554,7 +565,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.push_screen(HelpScreen(keys))
 
     def action_refresh(self) -> None:
-        if self.source is None:
+        if self.fetch is None:
             self.say("nothing to refresh: this snapshot was given, not collected", timeout=3)
             return
         self.refresh_now()
