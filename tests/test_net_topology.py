@@ -427,3 +427,29 @@ def test_net_command_bad_target(target):
     # What an accidental create (pyroute2's default O_CREAT, `ip netns add`) would leave:
     assert not os.path.exists(f"/run/netns/{target}")
     assert not os.path.exists(target) or target == "/etc/hostname"
+
+
+def test_missing_tool_reported_once_and_only_where_needed(topo, monkeypatch):
+    from nsview.collect import nat, network
+    from nsview.collect.namespaces import Diagnostics
+
+    real = nat.NatTools.find()
+    gone = {"iptables-legacy-save", "ip6tables-legacy-save", "nft"}
+
+    def without():
+        return nat.NatTools({k: (None if k in gone else v) for k, v in real.paths.items()})
+
+    monkeypatch.setattr(network.NatTools, "find", staticmethod(without))
+    snap = collect_snapshot(CollectOptions(net=False))
+    diags = Diagnostics()
+    a = _inode_of(topo["a"])
+    # Only nsvt-a: other people's namespaces on this host may need other tools.
+    network.collect_network(snap, network.openers_from_snapshot(snap), diags, only=frozenset({a}))
+    missing = [d for d in diags.items() if d.kind == "missing"]
+    reasons = sorted(d.reason for d in missing)
+    # nsvt-a needs the legacy IPv4 tool and nft; nothing here needs ip6tables-legacy-save.
+    assert [r.split()[0] for r in reasons] == ["iptables-legacy-save", "nft"]
+    assert all(d.what == "nat" for d in missing)
+    net_a = snap.namespace("net", a).net
+    backends = {t.backend for t in net_a.nat}
+    assert backends == {"iptables-nft"}  # what could still be read, was
