@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from nsview.lab import topology as topo
+from nsview.lab.up import _veth_name
 
 from .conftest import nsview_bin
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.privileged
 
 LAB_LINK_NAMES = {topo.DOCKER0, topo.USER_BRIDGE, topo.CNI_BRIDGE, topo.GWBRIDGE, "br0",
                   "vxlan0", "mv0"}
+LAB_LINK_NAMES |= {_veth_name(n) for c in topo.CONTAINERS for n in (c.name, f"{c.name}-gw")}
 LAB_RULE_WORDS = ("DOCKER", "CNI-", "172.17.", "172.18.", "172.19.", "100.96.", "100.64.10.",
                   "198.51.100.", topo.PREFIX)
 
@@ -76,7 +78,7 @@ def footprint(extra_paths: set[str] = frozenset()) -> dict:
         "netns": [n for n in netns if n.startswith(topo.PREFIX)
                   or f"/run/netns/{n}" in extra_paths],
         "links": sorted(n for n in _root_links() if n.startswith(topo.PREFIX)
-                        or n in LAB_LINK_NAMES or n.startswith("veth")),
+                        or n in LAB_LINK_NAMES),
         "rules": _root_lab_rules(),
         "processes": _marked_pids(),
         "mounts": [m for m in _mounts() if m.startswith(topo.RUN_DIR)
