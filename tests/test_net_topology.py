@@ -453,3 +453,32 @@ def test_missing_tool_reported_once_and_only_where_needed(topo, monkeypatch):
     net_a = snap.namespace("net", a).net
     backends = {t.backend for t in net_a.nat}
     assert backends == {"iptables-nft"}  # what could still be read, was
+
+
+def test_native_nft_table_under_iptables_name_is_read_with_nft(netns_factory):
+    """`table ip nat` made with nft: iptables-nft-save refuses it (exit 0 in 1.8.9),
+    so it must come from nft -j instead of vanishing."""
+    from nsview.collect import network
+    from nsview.collect.namespaces import Diagnostics
+
+    name = netns_factory("g")
+    _in(name, "nft", "add table ip nat")
+    _in(name, "nft", "add chain ip nat PREROUTING { type nat hook prerouting priority -100; }")
+    _in(name, "nft", "add set ip nat nsvtset { type ipv4_addr; }")
+    _in(name, "nft", "add rule ip nat PREROUTING ip saddr @nsvtset tcp dport 80 dnat to 10.0.0.1")
+    snap = collect_snapshot(CollectOptions(net=False))
+    inode = _inode_of(name)
+    network.collect_network(
+        snap, network.openers_from_snapshot(snap), Diagnostics(), only=frozenset({inode})
+    )
+    net = snap.namespace("net", inode).net
+    assert [(t.backend, t.family, t.table) for t in net.nat] == [("nftables", "ip", "nat")]
+    (rule,) = net.nat[0].chains[0].rules
+    assert (rule.target, rule.to_destination, rule.source, rule.dport) == (
+        "DNAT",
+        "10.0.0.1",
+        "@nsvtset",
+        "80",
+    )
+    assert rule.text == "ip saddr @nsvtset tcp dport 80 dnat to 10.0.0.1"
+    assert net.errors == []

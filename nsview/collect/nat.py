@@ -128,10 +128,15 @@ def _run_save(tools: NatTools, tool: str, backend: str, family: str, out: NatRea
     proc = _run([path, "-t", "nat"], out)
     if proc is None:
         return False
+    # A table created with nft under iptables' names: iptables-nft-save says so (on
+    # stdout as a comment with exit 0 in 1.8.9, on stderr with an error in others).
+    if backend == "iptables-nft" and any(
+        "incompatible" in line and "nft" in line
+        for line in (proc.stdout + proc.stderr).splitlines()
+    ):
+        return True
     if proc.returncode != 0:
         message = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        if "incompatible" in message:
-            return True
         out.errors.append(f"{tool} -t nat: {message}")
         return False
     out.tables.extend(parse_iptables_save(proc.stdout, backend, family))

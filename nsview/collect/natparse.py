@@ -448,8 +448,8 @@ def _render_operand(value: Any, quote: bool = False) -> str | None:
     text, ok = _nft_value(value)
     if not ok:
         return None
-    if isinstance(value, str) and (quote or not value.isidentifier()):
-        return json.dumps(value)
+    if isinstance(value, str) and quote:
+        return json.dumps(value)  # nft quotes interface names only
     if isinstance(value, dict) and "set" in value:
         return "{ " + text.replace(",", ", ") + " }"
     return text
