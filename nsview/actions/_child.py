@@ -40,6 +40,37 @@ def parent_ignores_interrupts() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def keep_terminal(fd: int = 0) -> Iterator[None]:
+    """Take the terminal's foreground back after the command, like a shell does.
+
+    An interactive shell makes its own process group the terminal's foreground
+    and, run in another pid namespace, cannot hand it back on exit (our
+    process group is invisible there). Left as is, the caller (a shell
+    without job control, the TUI) would be a background group: stopped by
+    SIGTTOU at its next terminal setting.
+    """
+    ours = os.getpgrp()
+    owned = owns_terminal(fd)
+    try:
+        yield
+    finally:
+        if owned:
+            reclaim_terminal(fd, ours)
+
+
+def reclaim_terminal(fd: int, pgrp: int) -> None:
+    """tcsetpgrp(fd, pgrp) from a background group: SIGTTOU ignored meanwhile."""
+    with contextlib.suppress(OSError):
+        if os.tcgetpgrp(fd) == pgrp:
+            return
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(fd, pgrp)
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+
+
 def run_child(report_fd: int, body) -> None:
     """In a freshly forked child: run ``body()``, report failures, never return."""
     code = EXIT_SETUP_FAILED
@@ -74,25 +105,64 @@ def exec_command(argv: Sequence[str], fallback: Sequence[str] | None = None) -> 
         raise ChildFailure(f"{argv[0]}: {os.strerror(exc.errno or 0)}", EXIT_CANNOT_EXEC) from None
 
 
-def wait_status(pid: int) -> int:
-    """Exit code of ``pid`` the shell way: N, or 128+SIG when killed by a signal."""
+def wait_status(pid: int, resume_stopped: bool = False) -> int:
+    """Exit code of ``pid`` the shell way: N, or 128+SIG when killed by a signal.
+
+    ``resume_stopped``: ``pid`` leads its own foreground process group and there
+    is no job control to hand it to, so a stop (Ctrl-Z) is undone with SIGCONT
+    rather than leaving the terminal to a stopped group.
+    """
+    flags = os.WUNTRACED if resume_stopped else 0
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            break
+            _, status = os.waitpid(pid, flags)
         except InterruptedError:
             continue
+        if os.WIFSTOPPED(status):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGCONT)
+            continue
+        break
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
-def fork_and_wait(report_fd: int, body) -> None:
-    """Fork a grandchild running ``body`` (then exec); this child exits with its status."""
+def owns_terminal(fd: int = 0) -> bool:
+    """Our process group is the foreground of the terminal on ``fd``."""
+    try:
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def take_terminal(fd: int = 0) -> None:
+    """Lead a new process group in the terminal's foreground (as a shell does for a job).
+
+    Needed in a new pid namespace: there the caller's process group is
+    invisible, and an interactive sh that cannot give the terminal back to it
+    at exit fails ("Cannot set tty process group").
+    """
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+        reclaim_terminal(fd, os.getpgrp())
+
+
+def fork_and_wait(report_fd: int, body, foreground: bool = False) -> None:
+    """Fork a grandchild running ``body`` (then exec); this child exits with its status.
+
+    ``foreground``: the grandchild gets its own process group, in the terminal's
+    foreground (see :func:`take_terminal`).
+    """
     pid = os.fork()
     if pid == 0:
+        if foreground:
+            take_terminal()
         run_child(report_fd, body)
     os.close(report_fd)
-    os._exit(wait_status(pid))
+    if foreground:
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also here: no race with the grandchild's own call
+    os._exit(wait_status(pid, resume_stopped=foreground))
 
 
 def read_report(fd: int) -> str:

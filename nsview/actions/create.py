@@ -111,7 +111,7 @@ def _run(plan: UnsharePlan) -> int:
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     try:
-        with _child.parent_ignores_interrupts():
+        with _child.parent_ignores_interrupts(), _child.keep_terminal():
             pid = os.fork()
             if pid == 0:
                 os.close(report_r)
@@ -163,6 +163,7 @@ def _bind_netns(pid: int, path: str) -> None:
 def _child_main(
     plan: UnsharePlan, uid: int, gid: int, ready_w: int, go_r: int, report_fd: int
 ) -> None:
+    tty = _child.owns_terminal()
     flags = 0
     for t in plan.types:
         flags |= CLONE_FLAGS[t]
@@ -197,7 +198,7 @@ def _child_main(
     fallback = ("/bin/sh",) if plan.default_shell and plan.argv != ("/bin/sh",) else None
     if "pid" in plan.types or "time" in plan.types:
         # Both apply to children only: CMD is forked, and is pid 1 of a new pid ns.
-        _child.fork_and_wait(report_fd, lambda: _grandchild(plan, fallback))
+        _child.fork_and_wait(report_fd, lambda: _grandchild(plan, fallback), foreground=tty)
     _child.exec_command(plan.argv, fallback)
 
 

@@ -88,7 +88,7 @@ def _fork_and_join(
     plan: JoinPlan, fds: dict[str, int], pidfd: int | None, cwd_fd: int | None
 ) -> int:
     read_fd, write_fd = os.pipe()
-    with _child.parent_ignores_interrupts():
+    with _child.parent_ignores_interrupts(), _child.keep_terminal():
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
@@ -110,6 +110,7 @@ def _fork_and_join(
 def _child_main(
     plan: JoinPlan, fds: dict[str, int], pidfd: int | None, cwd_fd: int | None, report_fd: int
 ) -> None:
+    tty = _child.owns_terminal()  # asked before setns: our group is visible here
     _enter(plan, fds, pidfd)
     if "user" in plan.types:
         _become_root_inside(plan)
@@ -122,7 +123,9 @@ def _child_main(
         os.chdir("/")
     fallback = ("/bin/sh",) if plan.default_shell and plan.argv != ("/bin/sh",) else None
     if plan.fork:
-        _child.fork_and_wait(report_fd, lambda: _child.exec_command(plan.argv, fallback))
+        _child.fork_and_wait(
+            report_fd, lambda: _child.exec_command(plan.argv, fallback), foreground=tty
+        )
     _child.exec_command(plan.argv, fallback)
 
 

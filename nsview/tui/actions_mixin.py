@@ -24,7 +24,7 @@ from textual import work
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding
 
-from nsview.actions._child import parent_ignores_interrupts
+from nsview.actions._child import keep_terminal, parent_ignores_interrupts
 from nsview.errors import NsviewError
 
 
@@ -69,7 +69,8 @@ class NamespaceActions(App[None]):
         try:
             with self.suspend():
                 _tty_write(f"\r\nnsview: {banner}\r\n")
-                with parent_ignores_interrupts():  # Ctrl-C is for the command, not the TUI
+                # Ctrl-C is for the command, not the TUI; and the terminal comes back to us.
+                with parent_ignores_interrupts(), keep_terminal(_terminal_fd()):
                     code = subprocess.run(argv, check=False).returncode
                 if code != 0:
                     _tty_write(f"nsview: exit status {code}; press Enter to return to nsview ")
@@ -201,6 +202,14 @@ class NamespaceActions(App[None]):
             text = "\n".join(m.removeprefix("nsview: ") for m in messages) or f"exit status {code}"
             self._say(text, title="failed", severity="error", timeout=15)
         self.refresh_now()  # type: ignore[attr-defined]
+
+
+def _terminal_fd() -> int:
+    stream = sys.__stdin__
+    try:
+        return stream.fileno() if stream is not None else 0
+    except (OSError, ValueError):
+        return 0
 
 
 def _tty_write(text: str) -> None:
