@@ -108,7 +108,9 @@ def _run_demo(args: argparse.Namespace) -> int:
         raise NsviewError(
             "--demo needs the lab (nsview.lab.demo_session), which this build lacks"
         ) from None
-    with demo_session():
+    print("nsview: building the demo lab (torn down again when you quit)…", file=sys.stderr)
+    # A lab that was already up (nsview lab up) is left up.
+    with demo_session(keep_existing=True):
         return launch(args)
 
 
