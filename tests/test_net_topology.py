@@ -482,3 +482,26 @@ def test_native_nft_table_under_iptables_name_is_read_with_nft(netns_factory):
     )
     assert rule.text == "ip saddr @nsvtset tcp dport 80 dnat to 10.0.0.1"
     assert net.errors == []
+
+
+def test_without_iptables_nft_save_its_table_is_read_through_nft(topo, monkeypatch):
+    from nsview.collect import nat, network
+    from nsview.collect.namespaces import Diagnostics
+
+    real = nat.NatTools.find()
+    monkeypatch.setattr(
+        network.NatTools,
+        "find",
+        staticmethod(lambda: nat.NatTools({**real.paths, "iptables-nft-save": None})),
+    )
+    snap = collect_snapshot(CollectOptions(net=False))
+    diags = Diagnostics()
+    a = _inode_of(topo["a"])
+    network.collect_network(snap, network.openers_from_snapshot(snap), diags, only=frozenset({a}))
+    assert any(d.kind == "missing" and "iptables-nft-save" in d.reason for d in diags.items())
+    tables = {(t.backend, t.family, t.table): t for t in snap.namespace("net", a).net.nat}
+    ipt = tables[("iptables-nft", "ipv4", "nat")]
+    (dnat,) = [r for c in ipt.chains for r in c.rules]
+    # nft shows the match, but the xt DNAT target's arguments are opaque to it.
+    assert (dnat.target, dnat.dport, dnat.parsed) == ("DNAT", "8080", False)
+    assert ("nftables", "inet", "nsvtnat") in tables

@@ -18,6 +18,7 @@ Only what a namespace needs is spawned:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -67,9 +68,12 @@ def read_nat(tools: NatTools) -> NatReading:
     try:
         chains = nft_chains()
     except OSError as exc:
+        if exc.errno in (errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.ENOENT):
+            return out  # no nf_tables in this kernel: no nftables table can exist
         out.errors.append(f"nftables netlink dump failed: {exc.strerror or exc}")
         return out
-    iptables_nft: set[tuple[str, str]] = set()
+    iptables_nft: set[tuple[str, str]] = set()  # read with iptables-nft-save
+    owned_by_iptables: set[tuple[str, str]] = set()  # iptables-nft's, but read with nft
     native_nat = False
     for (family, table), table_chains in chains.items():
         base_names = [name for name, (ctype, base) in table_chains.items() if base]
@@ -82,14 +86,20 @@ def read_nat(tools: NatTools) -> NatReading:
         if table != "nat":
             continue
         ipt_family = _NFT_FAMILY_TO_IPT[family]
-        refused = _run_save(tools, NFT_SAVE_TOOLS[ipt_family], "iptables-nft", ipt_family, out)
-        if refused:
+        tool = NFT_SAVE_TOOLS[ipt_family]
+        refused = _run_save(tools, tool, "iptables-nft", ipt_family, out)
+        if refused or tool in out.missing:
+            # Read it through nft instead: xt targets stay opaque, but the rules show.
             iptables_nft.discard((family, table))
+            if not refused:
+                owned_by_iptables.add((family, table))
             native_nat = True
     if native_nat:
         data = _run_nft(tools, out)
         if data is not None:
-            out.tables.extend(parse_nft_ruleset(data, skip=iptables_nft))
+            out.tables.extend(
+                parse_nft_ruleset(data, skip=iptables_nft, iptables_owned=owned_by_iptables)
+            )
     return out
 
 

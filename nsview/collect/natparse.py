@@ -197,11 +197,17 @@ def looks_like_iptables_nft(family: str, table: str, base_chains: list[str]) -> 
     )
 
 
-def parse_nft_ruleset(data: Any, skip: set[tuple[str, str]] | None = None) -> list[NatTable]:
+def parse_nft_ruleset(
+    data: Any,
+    skip: set[tuple[str, str]] | None = None,
+    iptables_owned: set[tuple[str, str]] | None = None,
+) -> list[NatTable]:
     """NAT from ``nft -j list ruleset``: in each table, its nat-type base chains and
     the chains they jump or go to. Tables in ``skip`` ((family, name) pairs, read
-    through iptables-nft-save instead) are left out."""
+    through iptables-nft-save instead) are left out; tables in ``iptables_owned``
+    are iptables-nft's read this way anyway (its tool missing) and keep that backend."""
     skip = skip or set()
+    iptables_owned = iptables_owned or set()
     objects = nft_objects(data)
     chains: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     order: list[tuple[str, str]] = []
@@ -248,7 +254,10 @@ def parse_nft_ruleset(data: Any, skip: set[tuple[str, str]] | None = None) -> li
                             v = expr.get(verdict)
                             if isinstance(v, dict) and v.get("target"):
                                 queue.append(str(v["target"]))
-        table = NatTable(backend="nftables", family=family, table=table_name)
+        if key in iptables_owned:  # named as iptables-nft-save's tables are
+            table = NatTable("iptables-nft", {"ip": "ipv4", "ip6": "ipv6"}[family], table_name)
+        else:
+            table = NatTable(backend="nftables", family=family, table=table_name)
         for name in seen:
             c = table_chains[name]
             policy = c.get("policy")
