@@ -164,3 +164,24 @@ def test_worker_that_cannot_return_is_retired_and_replaced(netns_factory, monkey
         assert broken[0] is not broken[1], "a retired thread must never run another task"
         broken[0].join(timeout=10)
         assert not broken[0].is_alive()
+
+
+def test_leaving_on_an_exception_cancels_tasks_not_started(netns_factory):
+    name = netns_factory()
+    target = NetnsTarget(_inode(f"/run/netns/{name}"), (f"/run/netns/{name}",))
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(entered):
+        started.set()
+        release.wait(10)
+        return netns_mod.thread_netns_inode()
+
+    futures = []
+    with pytest.raises(KeyboardInterrupt), NetnsExecutor(workers=1) as pool:
+        futures = [pool.submit(target, slow) for _ in range(50)]
+        started.wait(10)
+        release.set()
+        raise KeyboardInterrupt
+    assert futures[0].result(timeout=10) == target.inode
+    assert sum(f.cancelled() for f in futures) >= 45

@@ -241,12 +241,23 @@ class NetnsExecutor:
     ) -> list[tuple[NetnsTarget, Future]]:
         return [(t, self.submit(t, fn)) for t in targets]
 
-    def shutdown(self) -> None:
+    def shutdown(self, cancel_pending: bool = False) -> None:
+        """Stop the workers after their current task; with ``cancel_pending`` the tasks
+        not started yet are cancelled instead of run (Ctrl-C should not wait for 500
+        namespaces)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             workers = list(self._workers)
+        if cancel_pending:
+            while True:
+                try:
+                    item = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    item[0].cancel()
         for _ in workers:
             self._tasks.put(_STOP)
         for worker in workers:
@@ -255,5 +266,5 @@ class NetnsExecutor:
     def __enter__(self) -> NetnsExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.shutdown(cancel_pending=exc_type is not None)
