@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nsview.model import (
@@ -112,10 +112,10 @@ class LinkTable:
 
     interfaces: list[Interface]
     refs: dict[int, LinkRef]  # our ifindex -> where its peer/lower is
+    by_index: dict[int, Interface] = field(init=False)  # looked up once per peer: keep it
 
-    @property
-    def by_index(self) -> dict[int, Interface]:
-        return {i.ifindex: i for i in self.interfaces}
+    def __post_init__(self) -> None:
+        self.by_index = {i.ifindex: i for i in self.interfaces}
 
 
 def _attrs(msg: Any) -> dict[str, Any]:
