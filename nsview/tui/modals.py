@@ -18,7 +18,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
@@ -40,7 +40,11 @@ MODAL_CSS = """
 }
 .action-title { text-style: bold; margin-bottom: 1; }
 .action-types { height: auto; layout: grid; grid-size: 4; grid-gutter: 0 1; }
-.action-types Checkbox { width: 1fr; }
+.action-types Checkbox { width: 1fr; height: 1; border: none; padding: 0 1; }
+.action-box Input { height: 1; border: none; padding: 0 1; background: $boost; }
+.action-box Input:focus { border: none; background: $panel; }
+.action-box RadioSet { border: none; height: auto; width: 100%; padding: 0; }
+.action-box RadioSet:focus { border: none; }
 .action-label { color: $text-muted; margin-top: 1; }
 .action-equivalent { background: $boost; padding: 0 1; margin-top: 1; }
 .action-problem { color: $error; height: auto; }
@@ -111,7 +115,7 @@ class JoinModal(_ActionModal):
         self.plan: JoinPlan | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="action-box"):
+        with VerticalScroll(classes="action-box"):
             yield Static(f"Join {self.target.describe()}", classes="action-title", markup=False)
             yield Static("namespaces to join (= already nsview's own)", classes="action-label")
             with Vertical(classes="action-types"):
@@ -194,7 +198,7 @@ class CreateModal(_ActionModal):
         self.request: CreateRequest | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="action-box"):
+        with VerticalScroll(classes="action-box"):
             yield Static("Create namespaces", classes="action-title")
             with RadioSet(id="kind"):
                 yield RadioButton(
@@ -288,7 +292,7 @@ class DeleteConfirmModal(_ActionModal):
 
     def compose(self) -> ComposeResult:
         busy = bool(self.users.processes)
-        with Vertical(classes="action-box"):
+        with VerticalScroll(classes="action-box"):
             yield Static(f"Delete netns {self.netns_name}", classes="action-title", markup=False)
             if self.stale:
                 text = f"{NETNS_DIR}/{self.netns_name} is a stale file (no namespace mounted)."

@@ -1,0 +1,90 @@
+"""The real TUI in a real terminal (tmux): join a "container", run hostname, come back.
+
+The container is made by the test (own uts, pid, mount and net namespaces and
+its own hostname), so the test does not depend on the lab being up. tmux runs
+on a private socket (-L) and is killed in ``finally``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import nsview_bin, unique
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        res = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
+        )
+        return res.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "main", check=False)
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "main", *keys)
+
+    def wait_for(self, *needles: str, absent: str | None = None, tries: int = 300) -> str:
+        """Poll the screen until every needle shows (readiness, not a timing assertion)."""
+        screen = ""
+        for _ in range(tries):
+            screen = self.screen()
+            if all(n in screen for n in needles) and (absent is None or absent not in screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"never showed {needles!r} (absent {absent!r}):\n{screen}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_join_a_container_from_the_tui_and_come_back(proc_factory):
+    hostname = unique("c")
+    outer = proc_factory(
+        [
+            "unshare", "--uts", "--pid", "--fork", "--mount", "--mount-proc", "--net",
+            "sh", "-c", f"hostname {hostname}; echo ready; exec sleep 300",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert outer.stdout.readline().strip() == "ready"
+    pid = int(subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True,
+                             text=True, check=True).stdout.split()[0])  # fmt: skip
+    tmux = Tmux(unique("tmux"))
+    command = f"env SHELL=/bin/sh TERM=xterm-256color {nsview_bin()} --no-net --interval 0"
+    try:
+        tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
+        tmux.wait_for("processes", "x Join")
+        tmux.keys("3", "/")
+        tmux.keys(str(pid), "Enter")
+        tmux.wait_for(f"process {pid}")
+        tmux.keys("x")
+        screen = tmux.wait_for(f"Join PID {pid}", "equivalent command")
+        assert f"nsenter -t {pid} -u -n -p -m -w -- /bin/sh" in screen
+        tmux.keys("Enter")  # the command field has the focus
+        tmux.wait_for(f"joining PID {pid}", f"# nsenter -t {pid} -u -n -p -m -w -- /bin/sh")
+        tmux.keys("hostname; echo pid=$$", "Enter")
+        screen = tmux.wait_for("pid=")
+        assert hostname in screen.split()  # the container's hostname, not the host's
+        assert "pid=1\n" not in screen  # sleep is 1; the shell is a child in the pid ns
+        tmux.keys("exit", "Enter")
+        screen = tmux.wait_for("x Join", "namespaces ·", absent="joining PID")
+        assert f"process {pid}" in screen  # same selection as before the join
+        tmux.keys("q")
+        for _ in range(100):
+            if "main" not in tmux("list-sessions", check=False):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the TUI did not quit:\n" + tmux.screen())
+    finally:
+        tmux("kill-server", check=False)
