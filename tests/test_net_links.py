@@ -8,6 +8,8 @@ back, exactly as a dump from a kernel that has them would arrive.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
@@ -389,3 +391,30 @@ def test_fdb_entries_go_to_their_bridge_or_vxlan():
         ("02:11:22:33:44:55", "10.0.0.8", ["permanent", "self"]),
         ("00:00:00:00:00:00", "10.0.0.7", ["permanent", "self"]),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=16, max_size=400))
+def test_lean_decoder_survives_any_bytes(blob):
+    from nsview.collect import rtnl
+    from nsview.collect.links import parse_address, parse_route, parse_rule
+
+    # The kernel never sends garbage, but a malformed attribute must cost only itself.
+    parse_link(rtnl.decode_link(blob))
+    parse_address(rtnl.decode_addr(blob))
+    parse_route(rtnl.decode_route(blob), {})
+    parse_rule(rtnl.decode_rule(blob))
+    rtnl.decode_neigh(blob)
+
+
+def test_invalid_utf8_interface_name_is_escaped():
+    import struct
+
+    from nsview.collect import rtnl
+
+    name = b"nsvt\xff\x00"
+    attr = struct.pack("=HH", 4 + len(name), 3) + name + b"\0" * (-len(name) % 4)
+    body = rtnl._IFINFO.pack(0, 1, 7, 0, 0) + attr
+    iface, _, _ = parse_link(rtnl.decode_link(body))
+    assert iface.name == "nsvt\\xff"
+    iface.name.encode("utf-8")  # JSON-safe

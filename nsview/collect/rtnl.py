@@ -85,7 +85,8 @@ def _u8(b: bytes) -> int:
 
 
 def _str(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    # Names are bytes to the kernel; invalid UTF-8 is shown escaped (JSON cannot carry it raw).
+    return b.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
 def _mac(b: bytes) -> str:
