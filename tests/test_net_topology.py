@@ -173,8 +173,8 @@ def topo():
             sleeper.wait()
         for name in made:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        if mounted:
-            subprocess.run(["umount", holder_file], capture_output=True)
+        if mounted and subprocess.run(["umount", holder_file], capture_output=True).returncode:
+            subprocess.run(["umount", "--lazy", holder_file], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
