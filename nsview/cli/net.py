@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     snapshot.diagnostics = diags.items()
     report_diagnostics(snapshot)
     if ns.net is None:
-        raise NsviewError(f"could not read net:[{inode}] ({args.target}); see the messages above")
+        why = [d.reason for d in snapshot.diagnostics if f"net:[{inode}]" in d.reason]
+        raise NsviewError(why[0] if why else f"could not read net:[{inode}] ({args.target})")
     if args.json:
         import json
 
