@@ -36,16 +36,39 @@ class SnapshotIndex:
     def process(self, pid: int | None) -> Process | None:
         return None if pid is None else self.processes.get(pid)
 
+    @cached_property
+    def initial(self) -> frozenset[tuple[str, int]]:
+        """The host's initial namespaces: kernel threads never leave them, and unlike
+        PID 1 (whose links may be denied) they are always readable."""
+        for proc in self.snapshot.processes:
+            if proc.kthread and proc.ns:
+                return frozenset(proc.ns.items())
+        return frozenset()
+
+    def is_initial(self, ns: Namespace) -> bool:
+        return (ns.type, ns.inode) in self.initial
+
     def label(self, ns: Namespace) -> str:
-        """A short human name: the `ip netns` name, else the main process that holds it."""
+        """A short human name: the `ip netns` name, "host" for the initial namespace,
+        else the main process in it, else what holds it open."""
         if ns.names:
             return ns.names[0]
+        if self.is_initial(ns):
+            return "host"
         proc = self.main_process(ns)
         if proc is not None:
             return f"{proc.comm} ({proc.pid})"
         for holder in ns.holders:
-            if holder.path:
+            if holder.kind == "bind_mount" and holder.path:
                 return holder.path
+            if holder.kind == "fd":
+                owner = self.processes.get(holder.pid or 0)
+                comm = f"{owner.comm} " if owner else ""
+                return f"fd {holder.fd} of {comm}({holder.pid})"
+            if holder.kind == "for_children":
+                owner = self.processes.get(holder.pid or 0)
+                comm = f"{owner.comm} " if owner else ""
+                return f"children of {comm}({holder.pid})"
         return f"{ns.type}:[{ns.inode}]"
 
     def main_process(self, ns: Namespace) -> Process | None:
