@@ -185,3 +185,25 @@ def test_leaving_on_an_exception_cancels_tasks_not_started(netns_factory):
         raise KeyboardInterrupt
     assert futures[0].result(timeout=10) == target.inode
     assert sum(f.cancelled() for f in futures) >= 45
+
+
+def test_workers_that_cannot_start_do_not_respawn_forever(netns_factory, monkeypatch):
+    name = netns_factory()
+    target = NetnsTarget(_inode(f"/run/netns/{name}"), (f"/run/netns/{name}",))
+    real_open = os.open
+
+    def no_thread_self(path, *args, **kw):
+        if path == "/proc/thread-self/ns/net":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kw)
+
+    monkeypatch.setattr(netns_mod.os, "open", no_thread_self)
+    pool = NetnsExecutor(workers=2)
+    try:
+        future = pool.submit(target, lambda entered: 1)
+        with pytest.raises(RestoreFailed, match="no worker left"):
+            future.result(timeout=10)
+        assert len(pool.retired) == 2 + 4 * 2
+    finally:
+        pool.shutdown()
+    assert not any(t.name.startswith("nsview-netns") for t in threading.enumerate())

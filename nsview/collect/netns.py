@@ -212,6 +212,9 @@ class NetnsExecutor:
         self._spawned = 0
         self.retired: list[str] = []  # why each retired worker was retired
         self._closed = False
+        self._broken: str | None = None
+        # Retired workers are replaced, but not endlessly if every new one fails too.
+        self._replacements_left = 4 * max(1, workers)
         for _ in range(max(1, workers)):
             self._start_worker()
 
@@ -226,14 +229,37 @@ class NetnsExecutor:
             self.retired.append(reason)
             if worker in self._workers:
                 self._workers.remove(worker)
-            if not self._closed:
+            if self._closed:
+                return
+            if self._replacements_left > 0:
+                self._replacements_left -= 1
                 self._start_worker()  # keep the pool size; the broken thread just ends
+                return
+            if self._workers:
+                return
+            # Threads keep failing (no /proc/thread-self?): stop instead of spawning
+            # forever, and fail what is queued so no caller waits for ever.
+            self._broken = reason
+        self._fail_queued(RestoreFailed(f"no worker left to enter namespaces: {reason}"))
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP and item[0].set_running_or_notify_cancel():
+                item[0].set_exception(error)
 
     def submit(self, target: NetnsTarget, fn: Callable[[Entered], T]) -> Future:
         if self._closed:
             raise RuntimeError("executor is shut down")
         future: Future = Future()
-        self._tasks.put((future, target, fn))
+        with self._lock:  # against the last worker retiring between the check and the put
+            if self._broken is None:
+                self._tasks.put((future, target, fn))
+                return future
+        future.set_exception(RestoreFailed(f"no worker left: {self._broken}"))
         return future
 
     def map(
