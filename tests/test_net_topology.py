@@ -505,3 +505,30 @@ def test_without_iptables_nft_save_its_table_is_read_through_nft(topo, monkeypat
     # nft shows the match, but the xt DNAT target's arguments are opaque to it.
     assert (dnat.target, dnat.dport, dnat.parsed) == ("DNAT", "8080", False)
     assert ("nftables", "inet", "nsvtnat") in tables
+
+
+def test_unprivileged_run_reads_its_own_netns_and_says_once_why_not_the_rest(topo):
+    out = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            nsview_bin(),
+            "dump",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    netns_lines = [line for line in out.stderr.splitlines() if ": netns" in line]
+    # One line per cause (cannot open / cannot enter), never one per namespace.
+    assert 1 <= len(netns_lines) <= 2
+    assert all("network namespace(s) not read" in line for line in netns_lines)
+    assert any("CAP_SYS_ADMIN" in line for line in netns_lines)
+    data = json.loads(out.stdout)
+    own = os.stat("/proc/self/ns/net").st_ino
+    read = [ns["inode"] for ns in data["namespaces"] if ns["type"] == "net" and ns["net"]]
+    assert read == [own]

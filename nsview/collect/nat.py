@@ -70,7 +70,10 @@ def read_nat(tools: NatTools) -> NatReading:
     except OSError as exc:
         if exc.errno in (errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT, errno.ENOENT):
             return out  # no nf_tables in this kernel: no nftables table can exist
-        out.errors.append(f"nftables netlink dump failed: {exc.strerror or exc}")
+        if exc.errno == errno.EPERM:
+            out.errors.append("NAT not read: listing nftables needs CAP_NET_ADMIN (run as root)")
+        else:
+            out.errors.append(f"nftables netlink dump failed: {exc.strerror or exc}")
         return out
     iptables_nft: set[tuple[str, str]] = set()  # read with iptables-nft-save
     owned_by_iptables: set[tuple[str, str]] = set()  # iptables-nft's, but read with nft

@@ -50,7 +50,15 @@ class NetnsGone(Exception):
 
 
 class NetnsDenied(NetnsGone):
-    """Every path to the target refused us (EACCES/EPERM), e.g. /proc/1/ns/net."""
+    """We may not open or enter the target (EACCES/EPERM), e.g. /proc/1/ns/net.
+
+    ``cause`` says why in words that are the same for every namespace, so a
+    non-root run reports one line, not one per namespace.
+    """
+
+    def __init__(self, message: str, cause: str = "permission denied") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class RestoreFailed(Exception):
@@ -113,7 +121,9 @@ def open_target(target: NetnsTarget) -> tuple[int, str]:
         return fd, path
     why = "; ".join(reasons) if reasons else "no path to open it"
     if denied and denied == len(target.paths):
-        raise NetnsDenied(f"net:[{target.inode}]: cannot open ({why})")
+        raise NetnsDenied(
+            f"net:[{target.inode}]: cannot open ({why})", cause="cannot open its paths (EACCES)"
+        )
     raise NetnsGone(f"net:[{target.inode}] is gone ({why})")
 
 
@@ -159,13 +169,21 @@ class _Worker(threading.Thread):
         result: Any = None
         error: BaseException | None = None
         try:
-            try:
-                _setns(fd)
-            except OSError as exc:
-                if exc.errno in (errno.EINVAL, errno.EBADF):
-                    raise NetnsGone(f"net:[{target.inode}]: {path} is not a netns") from None
-                raise
-            entered = True
+            # Already there (the collector's own netns): no setns, so nothing to undo —
+            # and an unprivileged user can still read the namespace they are in.
+            if target.inode != home_inode:
+                try:
+                    _setns(fd)
+                except OSError as exc:
+                    if exc.errno in (errno.EINVAL, errno.EBADF):
+                        raise NetnsGone(f"net:[{target.inode}]: {path} is not a netns") from None
+                    if exc.errno == errno.EPERM:
+                        raise NetnsDenied(
+                            f"net:[{target.inode}]: setns: {exc.strerror}",
+                            cause="entering needs CAP_SYS_ADMIN (run as root)",
+                        ) from None
+                    raise
+                entered = True
             result = fn(Entered(inode=target.inode, fd=fd, path=path))
         except BaseException as exc:  # handed to the caller through the future
             error = exc

@@ -142,15 +142,18 @@ def _gather(
             diags.add("error", "netns", f"net:[{inode}]: no path opens it")
             continue
         futures.append((inode, pool.submit(NetnsTarget(inode, paths), _reader(ctx))))
+    denied: dict[str, int] = {}
     for inode, future in futures:
         try:
             readings[inode] = future.result()
         except NetnsDenied as exc:
-            diags.add("denied", "netns", str(exc))
+            denied[exc.cause] = denied.get(exc.cause, 0) + 1
         except NetnsGone as exc:
             diags.add("gone", "netns", str(exc))
         except Exception as exc:  # one broken namespace must not cost the others
             diags.add("error", "netns", f"net:[{inode}]: {type(exc).__name__}: {exc}")
+    for cause, count in sorted(denied.items()):
+        diags.add("denied", "netns", f"{count} network namespace(s) not read: {cause}")
 
 
 def _reader(ctx: _Context):
