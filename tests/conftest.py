@@ -3,6 +3,7 @@ removed in a ``finally``, even when the test fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -69,10 +70,8 @@ def proc_factory() -> Iterator:
         yield start
     finally:
         for p in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, 9)
-            except ProcessLookupError:
-                pass
             p.wait()
 
 

@@ -38,6 +38,7 @@ _NET_NAMES = frozenset(
         "PeerRef",
         "Route",
         "RoutingRule",
+        "VlanInfo",
         "VxlanInfo",
     }
 )
@@ -73,6 +74,7 @@ __all__ = [
     "RoutingRule",
     "SchemaError",
     "Snapshot",
+    "VlanInfo",
     "VxlanInfo",
     "from_dict",
     "ns_key",
