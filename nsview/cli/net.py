@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from nsview.cli.output import report_diagnostics
     from nsview.collect import CollectOptions, collect_snapshot
     from nsview.collect.namespaces import Diagnostics
@@ -54,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
         openers.openers.setdefault(("net", inode), []).insert(0, path)
     diags = Diagnostics()
     diags.extend(snapshot.diagnostics)
+    walk_blind_spots = len(snapshot.diagnostics)
     collect_network(snapshot, openers, diags, only=frozenset({inode}))
     snapshot.diagnostics = diags.items()
-    report_diagnostics(snapshot)
+    # What the process walk could not see (PID 1's links, say) is dump's story;
+    # here only what stood between us and this netns's network is worth a line.
+    report_diagnostics(replace(snapshot, diagnostics=snapshot.diagnostics[walk_blind_spots:]))
     if ns.net is None:
         why = [d.reason for d in snapshot.diagnostics if f"net:[{inode}]" in d.reason]
         raise NsviewError(why[0] if why else f"could not read net:[{inode}] ({args.target})")
@@ -68,12 +73,11 @@ def run(args: argparse.Namespace) -> int:
         indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
         sys.stdout.write(json.dumps(to_dict(ns), indent=indent, ensure_ascii=False) + "\n")
         return 0
-    from rich.console import Console
-
     from nsview.analyze.index import SnapshotIndex
     from nsview.cli.net_render import namespace_view
+    from nsview.cli.output import rich_console
 
-    Console(highlight=False).print(namespace_view(ns, SnapshotIndex(snapshot)))
+    rich_console().print(namespace_view(ns, SnapshotIndex(snapshot)))
     return 0
 
 

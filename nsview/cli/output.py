@@ -33,6 +33,18 @@ def open_output(path: str | None) -> Iterator[TextIO]:
         raise
 
 
+def rich_console(file: TextIO | None = None):
+    """A rich Console for readable output: the terminal's width on a terminal, and
+    wide (not 80 columns) when piped into a file or a pager, so tables stay legible."""
+    from rich.console import Console
+
+    stream = file or sys.stdout
+    width = None
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        width = 160
+    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+
+
 def report_diagnostics(snapshot: Snapshot, stream: TextIO | None = None) -> None:
     """One line per kind of blind spot, so a partial view is never mistaken for the whole."""
     stream = stream or sys.stderr

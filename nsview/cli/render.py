@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
@@ -77,5 +76,6 @@ def snapshot_tree(snapshot: Snapshot) -> Tree:
 
 
 def print_snapshot(snapshot: Snapshot, out: TextIO) -> None:
-    console = Console(file=out, highlight=False, soft_wrap=False)
-    console.print(snapshot_tree(snapshot))
+    from nsview.cli.output import rich_console
+
+    rich_console(out).print(snapshot_tree(snapshot))
