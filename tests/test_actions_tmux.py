@@ -7,6 +7,7 @@ on a private socket (-L) and is killed in ``finally``.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -45,6 +46,18 @@ class Tmux:
         raise AssertionError(f"never showed {needles!r} (absent {absent!r}):\n{screen}")
 
 
+SNAPSHOT_TIME = re.compile(r"\d\d:\d\d:\d\dZ")  # the status line shows when it was read
+
+
+def select_process(tmux: Tmux, pid: int) -> None:
+    """Processes view, filter on the PID (the filter puts the cursor on the match)."""
+    tmux.keys("3")
+    tmux.keys("/")
+    tmux.wait_for("filter:")  # the filter field's placeholder
+    tmux.keys(str(pid), "Enter")
+    tmux.wait_for(f"process {pid}", tries=600)
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_join_a_container_from_the_tui_and_come_back(proc_factory):
     hostname = unique("c")
@@ -63,10 +76,12 @@ def test_join_a_container_from_the_tui_and_come_back(proc_factory):
     command = f"env SHELL=/bin/sh TERM=xterm-256color {nsview_bin()} --no-net --interval 0"
     try:
         tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
-        tmux.wait_for("processes", "x Join")
-        tmux.keys("3", "/")
-        tmux.keys(str(pid), "Enter")
-        tmux.wait_for(f"process {pid}")
+        tmux.wait_for("x Join")
+        for _ in range(300):  # the first snapshot is in once the status shows its time
+            if SNAPSHOT_TIME.search(tmux.screen()):
+                break
+            time.sleep(0.1)
+        select_process(tmux, pid)
         tmux.keys("x")
         screen = tmux.wait_for(f"Join PID {pid}", "equivalent command")
         assert f"nsenter -t {pid} -u -n -p -m -w -- /bin/sh" in screen
@@ -77,8 +92,8 @@ def test_join_a_container_from_the_tui_and_come_back(proc_factory):
         assert hostname in screen.split()  # the container's hostname, not the host's
         assert "pid=1\n" not in screen  # sleep is 1; the shell is a child in the pid ns
         tmux.keys("exit", "Enter")
-        screen = tmux.wait_for("x Join", "namespaces ·", absent="joining PID")
-        assert f"process {pid}" in screen  # same selection as before the join
+        # the TUI is back (footer, tabs), on the same selection as before the join
+        tmux.wait_for("x Join", "3·Processes", f"process {pid}", absent="joining PID")
         tmux.keys("q")
         for _ in range(100):
             if "main" not in tmux("list-sessions", check=False):
