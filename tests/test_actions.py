@@ -221,3 +221,10 @@ def test_spec_for_snapshot_items():
     assert spec_for(Namespace("ipc", 1, holders=[mount])) == ("/proc/9/root/var/run/x", ("ipc",))
     assert spec_for(Namespace("user", 1)) is None
     assert spec_for("something else") is None
+
+
+def test_resolve_zombie_pid(tmp_path):
+    proc = _fake_proc(tmp_path, 42, {})
+    (tmp_path / "42" / "comm").write_text("defunct\n")
+    with pytest.raises(NsviewError, match=r"PID 42 \(defunct\) has exited \(a zombie\)"):
+        resolve_target("42", proc=proc)

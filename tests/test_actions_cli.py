@@ -276,3 +276,18 @@ def test_nul_in_name_is_refused_in_process():
 
     with pytest.raises(UsageError, match="NUL"):
         validate_netns_name("nsvt\0x")
+
+
+def test_zombie_target():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        for _ in range(500):  # until it is a zombie
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+            subprocess.run(["sleep", "0.01"])
+        assert_clean_error(nsview("exec", "-t", str(pid), "--", "true"), 1, "zombie")
+    finally:
+        os.waitpid(pid, 0)

@@ -124,7 +124,20 @@ def _pid_target(spec: str, pid: int, proc: str, own: Mapping[str, int]) -> Targe
             comm = f.read().strip()
     except OSError:
         comm = ""
+    if not links or _state(proc, pid) in ("Z", "X"):  # only its pid and user ns are left
+        shown = f"PID {pid} ({comm})" if comm else f"PID {pid}"
+        raise NsviewError(f"{shown} has exited (a zombie): no namespaces left to join")
     return Target("pid", spec, links, own, pid=pid, comm=comm)
+
+
+def _state(proc: str, pid: int) -> str:
+    """The state letter of /proc/PID/stat ('R', 'S', 'Z'…), '' if unreadable."""
+    try:
+        with open(f"{proc}/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            rest = f.read().rpartition(")")[2].split()
+    except OSError:
+        return ""
+    return rest[0] if rest else ""
 
 
 def _nsfs_file(path: str, what: str) -> tuple[str | None, int]:
