@@ -212,14 +212,23 @@ def test_spec_for_snapshot_items():
     from nsview.actions.targets import spec_for
     from nsview.model import Holder, Namespace, Process
 
+    def ns(t, *holders, names=()):
+        return Namespace(t, 1, holders=list(holders), names=list(names))
+
+    main = Holder("process", pid=3)
+    thread = Holder("thread", pid=4, tid=5)
     assert spec_for(Process(pid=7)) == ("7", None)
-    assert spec_for(Namespace("net", 1, names=["blue"], pids=[3])) == ("blue", ("net",))
-    assert spec_for(Namespace("uts", 1, pids=[3, 4])) == ("3", ("uts",))
+    assert spec_for(ns("net", main, names=["blue"])) == ("blue", ("net",))
+    assert spec_for(ns("uts", thread, main)) == ("3", ("uts",))
+    # only a thread of PID 4 is in it: /proc/4/ns/uts would be another namespace
+    assert spec_for(ns("uts", thread)) == ("/proc/4/task/5/ns/uts", ("uts",))
     fd = Holder("fd", pid=9, fd=5)
-    assert spec_for(Namespace("net", 1, holders=[fd])) == ("/proc/9/fd/5", ("net",))
+    assert spec_for(ns("net", fd)) == ("/proc/9/fd/5", ("net",))
+    kids = Holder("for_children", pid=9)
+    assert spec_for(ns("pid", kids)) == ("/proc/9/ns/pid_for_children", ("pid",))
     mount = Holder("bind_mount", pid=9, path="/var/run/x")
-    assert spec_for(Namespace("ipc", 1, holders=[mount])) == ("/proc/9/root/var/run/x", ("ipc",))
-    assert spec_for(Namespace("user", 1)) is None
+    assert spec_for(ns("ipc", mount)) == ("/proc/9/root/var/run/x", ("ipc",))
+    assert spec_for(ns("user")) is None
     assert spec_for("something else") is None
 
 

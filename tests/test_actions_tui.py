@@ -261,3 +261,33 @@ def test_d_on_a_busy_named_netns_lists_its_processes(netns_factory, proc_factory
         assert app.ran == [("captured", ["netns", "del", name, "--force"])]
 
     drive(app, body)
+
+
+@pytest.mark.privileged
+def test_x_on_a_namespace_joins_only_that_type_and_checks_it_is_current(proc_factory):
+    from nsview.model import Holder
+
+    p = proc_factory(
+        ["unshare", "--uts", "--ipc", "sh", "-c", "echo ready; exec sleep 300"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline().strip() == "ready"
+    inode = os.stat(f"/proc/{p.pid}/ns/uts").st_ino
+    holder = Holder("process", pid=p.pid)
+    app = Host(selected=Namespace("uts", inode, holders=[holder]))
+
+    async def body(pilot):
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, JoinModal)
+        assert equivalent(app).startswith(f"$ nsenter -t {p.pid} -u -- ")  # not -i
+        await pilot.press("escape")
+        await pilot.pause()
+        app.selected = Namespace("uts", inode + 1, holders=[holder])  # an outdated row
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, JoinModal)
+        assert app.ran == []
+
+    drive(app, body)

@@ -264,10 +264,10 @@ def plan_join(
 def spec_for(item: object) -> tuple[str, tuple[str, ...] | None] | None:
     """How to reach a snapshot item: (TARGET for ``nsview exec``, types to pre-select).
 
-    A process: its PID, default types. A namespace: its ``ip netns`` name, else a
-    process in it (joining only that type), else a process's fd on it
-    (/proc/PID/fd/N), else a bind mount seen through the holder's root. None
-    when nothing in the snapshot leads into it.
+    A process: its PID, default types. A namespace: its ``ip netns`` name, else
+    a process whose main thread is in it (joining only that type), else the
+    nsfs file of a thread, an fd, a ``*_for_children`` link or a bind mount
+    (seen through the holder's root). None when nothing leads into it.
     """
     from nsview.model import Namespace, Process
 
@@ -275,14 +275,24 @@ def spec_for(item: object) -> tuple[str, tuple[str, ...] | None] | None:
         return str(item.pid), None
     if not isinstance(item, Namespace):
         return None
+    one = (item.type,)
     if item.type == "net" and item.names:
-        return item.names[0], ("net",)
-    if item.pids:
-        return str(item.pids[0]), (item.type,)
+        return item.names[0], one
+    by_kind: dict[str, list] = {}
     for holder in item.holders:
-        if holder.kind == "fd" and holder.pid is not None and holder.fd is not None:
-            return f"/proc/{holder.pid}/fd/{holder.fd}", (item.type,)
-    for holder in item.holders:
-        if holder.kind == "bind_mount" and holder.pid is not None and holder.path:
-            return f"/proc/{holder.pid}/root{holder.path}", (item.type,)
+        if holder.pid is not None:
+            by_kind.setdefault(holder.kind, []).append(holder)
+    for holder in by_kind.get("process", []):
+        return str(holder.pid), one
+    for holder in by_kind.get("thread", []):
+        if holder.tid is not None:
+            return f"/proc/{holder.pid}/task/{holder.tid}/ns/{item.type}", one
+    for holder in by_kind.get("fd", []):
+        if holder.fd is not None:
+            return f"/proc/{holder.pid}/fd/{holder.fd}", one
+    for holder in by_kind.get("for_children", []):
+        return f"/proc/{holder.pid}/ns/{item.type}_for_children", one
+    for holder in by_kind.get("bind_mount", []):
+        if holder.path:
+            return f"/proc/{holder.pid}/root{holder.path}", one
     return None

@@ -104,6 +104,7 @@ class NamespaceActions(App[None]):
 
     def action_join(self) -> None:
         from nsview.actions.targets import resolve_target, spec_for
+        from nsview.model import Namespace
         from nsview.tui.modals import JoinModal
 
         if not self._live():
@@ -118,6 +119,14 @@ class NamespaceActions(App[None]):
             target = resolve_target(spec)
         except NsviewError as exc:
             self._say(str(exc), title="cannot join", severity="error")
+            return
+        if isinstance(item, Namespace) and target.namespaces.get(item.type) != item.inode:
+            self._say(
+                f"{target.describe()} is no longer in {item.type}:[{item.inode}];"
+                " refresh (r) and try again",
+                title="cannot join",
+                severity="error",
+            )
             return
         self.push_screen(JoinModal(target, types), self._join_confirmed)
 
