@@ -279,3 +279,29 @@ def test_split_falls_back_when_the_child_dies():
         return [i * 2 for i in items]
 
     assert split_map(work, list(range(500))) == [i * 2 for i in range(500)]
+
+
+def test_fd_links_read_by_count_match_the_listing(proc_factory):
+    """Reading fds 0..n-1 by the fd directory's size gives what listing gives, gaps included."""
+    from nsview.collect import procfs
+
+    gap = textwrap.dedent("""
+        import os, time
+        for _ in range(3):
+            os.open("/dev/null", os.O_RDONLY)
+        ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+        os.close(ns - 2)  # a gap below the last fd
+        print(ns, flush=True)
+        time.sleep(600)
+    """)
+    plain = proc_factory(["sleep", "600"])
+    holder = proc_factory([sys.executable, "-c", gap], stdout=subprocess.PIPE, text=True)
+    ns_fd = int(holder.stdout.readline())
+    for pid in (plain.pid, holder.pid):
+        fd_dir = f"/proc/{pid}/fd"
+        listed = sorted(int(name) for name in os.listdir(fd_dir))
+        got = procfs.read_fd_links("/proc", pid)
+        assert [fd for fd, _link in got] == listed
+        assert got == [(fd, os.readlink(f"{fd_dir}/{fd}")) for fd in listed]
+    assert ns_fd - 2 not in listed
+    assert dict(got)[ns_fd].startswith("net:[")
