@@ -1,8 +1,9 @@
 """The real TUI in a real terminal (tmux): join a "container", run hostname, come back.
 
-The container is made by the test (own uts, pid, mount and net namespaces and
-its own hostname), so the test does not depend on the lab being up. tmux runs
-on a private socket (-L) and is killed in ``finally``.
+One container is made by the test (own uts, pid, mount and net namespaces and
+its own hostname), so it does not depend on the lab; a second test joins the
+lab's "web" container when the lab is up. tmux runs on a private socket (-L)
+and is killed in ``finally``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,46 @@ def select_process(tmux: Tmux, pid: int) -> None:
     tmux.wait_for(f"process {pid}", tries=600)
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+def join_from_the_tui(pid: int, hostname: str, flags: str) -> None:
+    """Open the TUI in tmux, select ``pid``, x, run hostname in the shell, exit, q."""
+    tmux = Tmux(unique("tmux"))
+    command = f"env SHELL=/bin/sh TERM=xterm-256color {nsview_bin()} --no-net --interval 0"
+    equivalent = f"nsenter -t {pid} {flags} -- /bin/sh"
+    try:
+        tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
+        tmux.wait_for("x Join")
+        for _ in range(300):  # the first snapshot is in once the status shows its time
+            if SNAPSHOT_TIME.search(tmux.screen()):
+                break
+            time.sleep(0.1)
+        select_process(tmux, pid)
+        tmux.keys("x")
+        screen = tmux.wait_for(f"Join PID {pid}", "equivalent command")
+        assert equivalent in screen
+        tmux.keys("Enter")  # the command field has the focus
+        tmux.wait_for(f"joining PID {pid}", f"# {equivalent}")
+        tmux.keys("hostname; echo pid=$$", "Enter")
+        screen = tmux.wait_for("pid=")
+        assert hostname in screen.split()  # the container's hostname, not the host's
+        assert "pid=1\n" not in screen  # the shell is a child in the container's pid ns
+        tmux.keys("exit", "Enter")
+        # the TUI is back (footer, tabs), on the same selection as before the join
+        tmux.wait_for("x Join", "3·Processes", f"process {pid}", absent="joining PID")
+        tmux.keys("q")
+        for _ in range(100):
+            if "main" not in tmux("list-sessions", check=False):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the TUI did not quit:\n" + tmux.screen())
+    finally:
+        tmux("kill-server", check=False)
+
+
+@needs_tmux
 def test_join_a_container_from_the_tui_and_come_back(proc_factory):
     hostname = unique("c")
     outer = proc_factory(
@@ -72,34 +112,18 @@ def test_join_a_container_from_the_tui_and_come_back(proc_factory):
     assert outer.stdout.readline().strip() == "ready"
     pid = int(subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True,
                              text=True, check=True).stdout.split()[0])  # fmt: skip
-    tmux = Tmux(unique("tmux"))
-    command = f"env SHELL=/bin/sh TERM=xterm-256color {nsview_bin()} --no-net --interval 0"
-    try:
-        tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
-        tmux.wait_for("x Join")
-        for _ in range(300):  # the first snapshot is in once the status shows its time
-            if SNAPSHOT_TIME.search(tmux.screen()):
-                break
-            time.sleep(0.1)
-        select_process(tmux, pid)
-        tmux.keys("x")
-        screen = tmux.wait_for(f"Join PID {pid}", "equivalent command")
-        assert f"nsenter -t {pid} -u -n -p -m -w -- /bin/sh" in screen
-        tmux.keys("Enter")  # the command field has the focus
-        tmux.wait_for(f"joining PID {pid}", f"# nsenter -t {pid} -u -n -p -m -w -- /bin/sh")
-        tmux.keys("hostname; echo pid=$$", "Enter")
-        screen = tmux.wait_for("pid=")
-        assert hostname in screen.split()  # the container's hostname, not the host's
-        assert "pid=1\n" not in screen  # sleep is 1; the shell is a child in the pid ns
-        tmux.keys("exit", "Enter")
-        # the TUI is back (footer, tabs), on the same selection as before the join
-        tmux.wait_for("x Join", "3·Processes", f"process {pid}", absent="joining PID")
-        tmux.keys("q")
-        for _ in range(100):
-            if "main" not in tmux("list-sessions", check=False):
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the TUI did not quit:\n" + tmux.screen())
-    finally:
-        tmux("kill-server", check=False)
+    join_from_the_tui(pid, hostname, "-u -n -p -m -w")
+
+
+@needs_tmux
+def test_join_a_lab_container_from_the_tui():
+    """The lab's "web" container, when the lab is up (this test never builds or removes
+    the lab: other sessions may be using it; ``nsview lab up`` first to run it)."""
+    from nsview.lab import lab_status
+
+    state = lab_status()
+    if state.status != "up":
+        pytest.skip(f"the lab is {state.status}: run 'nsview lab up' to include this test")
+    web = state.container("web")
+    assert web.pid is not None and web.hostname
+    join_from_the_tui(web.pid, web.hostname, "-i -u -n -p -m -w")
