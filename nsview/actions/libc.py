@@ -83,9 +83,12 @@ def loopback_up() -> None:
 
 
 def describe_errno(err: int | None) -> str:
-    """'permission denied' rather than '[Errno 13] Permission denied'."""
+    """'permission denied' rather than '[Errno 13] Permission denied'.
+
+    Not being root is the usual reason for a denial: then the text says so.
+    """
     if err is None:
         return "unknown error"
     if err in (errno.EPERM, errno.EACCES):
-        return "permission denied"
+        return "permission denied" + ("" if os.geteuid() == 0 else " (run nsview as root)")
     return os.strerror(err).lower()
