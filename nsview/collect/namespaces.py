@@ -105,6 +105,7 @@ def walk_processes(
     records = [procfs.TaskRecord(*values) for values in split_map(read, pids)]
     processes: list[Process] = []
     mnt_reps: dict[int, list[int]] = {}
+    by_key = table.by_key
     for record in records:
         pid = record.pid
         if record.error == "gone":
@@ -118,8 +119,8 @@ def walk_processes(
             diags.add("denied", "namespaces", record.ns_error or "", pid)
             continue
         holder = Holder("process", pid=pid)  # one object shared by the 8 namespaces
-        for ns_type, inode in record.ns.items():
-            ns = table.get(ns_type, inode)
+        for key in record.ns.items():  # (type, inode): the table's key
+            ns = by_key.get(key) or table.get(*key)
             ns.pids.append(pid)
             ns.holders.append(holder)
         for ns_type, inode in (record.ns_for_children or {}).items():

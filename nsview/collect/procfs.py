@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import operator
 import os
 from dataclasses import dataclass
 
@@ -123,16 +124,20 @@ _READ_SIZE = 65536
 
 
 _STATUS_FIELDS = ("Name", "PPid", "Uid", "NSpid", "Threads", "Kthread")
+# (field, what precedes its value): Name is the first line, the others follow a newline.
+_STATUS_NEEDLES = tuple(
+    (key, f"{key}:\t" if key == "Name" else f"\n{key}:\t") for key in _STATUS_FIELDS
+)
 
 
 def _status_fields(text: str) -> dict[str, str]:
     """Only the /proc/PID/status fields nsview uses (the file has ~50)."""
     fields: dict[str, str] = {}
-    for key in _STATUS_FIELDS:
-        start = text.find(f"{key}:\t") if key == "Name" else text.find(f"\n{key}:\t")
+    for key, needle in _STATUS_NEEDLES:
+        start = text.find(needle)
         if start < 0:
             continue
-        start = text.index("\t", start) + 1
+        start += len(needle)
         end = text.find("\n", start)
         fields[key] = text[start : end if end >= 0 else len(text)].strip()
     return fields
@@ -165,7 +170,7 @@ class TaskRecord:
     fd_error: str | None = None
 
     def as_tuple(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return _record_fields(self)
 
     def to_process(self) -> Process:
         return Process(
@@ -181,6 +186,9 @@ class TaskRecord:
             threads=self.threads,
             kthread=self.kthread,
         )
+
+
+_record_fields = operator.attrgetter(*TaskRecord.__slots__)
 
 
 def read_task_tuples(proc: str, pids: list[int]) -> list[tuple]:

@@ -89,7 +89,8 @@ class SchemaError(ValueError):
 
 
 def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = 2) -> str:
-    return json.dumps(to_dict(snapshot), indent=indent, ensure_ascii=False)
+    # to_dict builds a fresh tree (no cycles): skip json's per-container cycle check.
+    return json.dumps(to_dict(snapshot), indent=indent, ensure_ascii=False, check_circular=False)
 
 
 def snapshot_from_json(text: str) -> Snapshot:

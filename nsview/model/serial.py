@@ -27,10 +27,10 @@ def to_dict(obj: Any) -> Any:
     if encode is None:
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             encode = _ENCODERS[type(obj)] = _compile_encoder(type(obj))
-        elif isinstance(obj, (list, tuple)):
-            return [to_dict(v) for v in obj]
+        elif isinstance(obj, (list, tuple)):  # subclasses; list itself is in _ENCODERS
+            return _sequence(obj)
         elif isinstance(obj, dict):
-            return {k: to_dict(v) for k, v in obj.items()}
+            return _mapping(obj)
         else:
             return obj
     return encode(obj)
@@ -40,7 +40,16 @@ def _scalar(obj: Any) -> Any:
     return obj
 
 
+def _sequence(obj: Any) -> Any:
+    return [to_dict(v) for v in obj]
+
+
+def _mapping(obj: Any) -> Any:
+    return {k: to_dict(v) for k, v in obj.items()}
+
+
 _ENCODERS: dict[type, Any] = {t: _scalar for t in (str, int, float, bool, type(None))}
+_ENCODERS.update({list: _sequence, tuple: _sequence, dict: _mapping})
 
 
 def _is_plain(tp: Any) -> bool:
