@@ -237,3 +237,17 @@ def test_resolve_zombie_pid(tmp_path):
     (tmp_path / "42" / "comm").write_text("defunct\n")
     with pytest.raises(NsviewError, match=r"PID 42 \(defunct\) has exited \(a zombie\)"):
         resolve_target("42", proc=proc)
+
+
+def test_nsview_args_leave_a_default_shell_to_nsview_exec():
+    from nsview.actions.targets import is_shell
+
+    target = pid_target(net=40)
+    default = plan_join(target, None, None, env={"SHELL": "/bin/zsh"})
+    assert default.nsview_args() == ["exec", "--target", "42", "--types", "net"]
+    assert default.interactive
+    explicit = plan_join(target, None, ["ip", "-br", "link"], env={})
+    assert explicit.nsview_args()[-4:] == ["--", "ip", "-br", "link"]
+    assert not explicit.interactive
+    assert is_shell(["/bin/bash"]) and is_shell(["sh"])
+    assert not is_shell(["bash", "-c", "ip link"]) and not is_shell(["/usr/bin/top"])

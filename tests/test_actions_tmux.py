@@ -81,7 +81,13 @@ def join_from_the_tui(pid: int, hostname: str, flags: str) -> None:
         tmux.keys("Enter")  # the command field has the focus
         tmux.wait_for(f"joining PID {pid}", f"# {equivalent}")
         tmux.keys("hostname; echo pid=$$", "Enter")
-        screen = tmux.wait_for("pid=")
+        for _ in range(300):  # the output line, not the echo of the typed command
+            screen = tmux.screen()
+            if re.search(r"^pid=\d+$", screen, re.MULTILINE):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the shell never answered:\n{screen}")
         assert hostname in screen.split()  # the container's hostname, not the host's
         assert "pid=1\n" not in screen  # the shell is a child in the container's pid ns
         tmux.keys("exit", "Enter")

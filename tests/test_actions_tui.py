@@ -47,8 +47,8 @@ class Host(NamespaceActions):
     def refresh_now(self) -> None:
         self.refreshes += 1
 
-    def run_on_terminal(self, args, banner):
-        self.ran.append(("terminal", args))
+    def run_on_terminal(self, args, banner, pause=True):
+        self.ran.append(("terminal" if pause else "terminal-shell", args))
         return 0
 
     def run_captured(self, args):
@@ -282,8 +282,10 @@ def test_x_on_a_namespace_joins_only_that_type_and_checks_it_is_current(proc_fac
         await pilot.pause()
         assert isinstance(app.screen, JoinModal)
         assert equivalent(app).startswith(f"$ nsenter -t {p.pid} -u -- ")  # not -i
-        await pilot.press("escape")
+        await pilot.press("enter")  # the default shell, unchanged
         await pilot.pause()
+        assert app.ran == [("terminal-shell", ["exec", "--target", str(p.pid), "--types", "uts"])]
+        app.ran.clear()
         app.selected = Namespace("uts", inode + 1, holders=[holder])  # an outdated row
         await pilot.press("x")
         await pilot.pause()

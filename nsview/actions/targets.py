@@ -173,6 +173,14 @@ def default_types(target: Target) -> tuple[str, ...]:
     )
 
 
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ash", "ksh", "mksh", "fish", "busybox"})
+
+
+def is_shell(argv: Sequence[str]) -> bool:
+    """``/bin/bash`` alone (an interactive shell), not ``bash -c '…'``."""
+    return len(argv) == 1 and os.path.basename(argv[0]) in SHELLS
+
+
 def default_command(env: Mapping[str, str]) -> tuple[str, ...]:
     shell = env.get("SHELL", "").strip()
     return (shell if shell.startswith("/") else "/bin/sh",)
@@ -201,16 +209,18 @@ class JoinPlan:
         return "target" if self.target.kind == "pid" else "/"
 
     def nsview_args(self) -> list[str]:
-        """The same join as an ``nsview exec`` command line (argv after 'nsview')."""
-        return [
-            "exec",
-            "--target",
-            self.target.spec,
-            "--types",
-            ",".join(self.types),
-            "--",
-            *self.argv,
-        ]
+        """The same join as an ``nsview exec`` command line (argv after 'nsview').
+
+        A defaulted shell is left out, so ``nsview exec`` picks it again (and
+        falls back to /bin/sh inside a target that lacks it).
+        """
+        args = ["exec", "--target", self.target.spec, "--types", ",".join(self.types)]
+        return args if self.default_shell else [*args, "--", *self.argv]
+
+    @property
+    def interactive(self) -> bool:
+        """CMD is a shell of its own (nothing to read once it exits)."""
+        return self.default_shell or is_shell(self.argv)
 
     def equivalent(self) -> list[str]:
         if self.target.kind == "pid":

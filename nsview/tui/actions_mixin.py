@@ -63,8 +63,13 @@ class NamespaceActions(App[None]):
         """How to start nsview itself: the same interpreter and package as this TUI."""
         return [sys.executable, "-m", "nsview"]
 
-    def run_on_terminal(self, args: list[str], banner: str) -> int | None:
-        """Suspend the app, run ``nsview ARGS`` on the real terminal, resume. None: no terminal."""
+    def run_on_terminal(self, args: list[str], banner: str, pause: bool = True) -> int | None:
+        """Suspend the app, run ``nsview ARGS`` on the real terminal, resume. None: no terminal.
+
+        ``pause``: wait for Enter before coming back, so the output can be read
+        (not for a shell, which the user leaves on purpose, unless it failed to
+        start: 125-127).
+        """
         argv = [*self.nsview_command(), *args]
         try:
             with self.suspend():
@@ -72,7 +77,7 @@ class NamespaceActions(App[None]):
                 # Ctrl-C is for the command, not the TUI; and the terminal comes back to us.
                 with parent_ignores_interrupts(), keep_terminal(_terminal_fd()):
                     code = subprocess.run(argv, check=False).returncode
-                if code != 0:
+                if pause or code in (125, 126, 127):
                     _tty_write(f"nsview: exit status {code}; press Enter to return to nsview ")
                     _wait_enter()
         except SuspendNotSupported:
@@ -134,7 +139,9 @@ class NamespaceActions(App[None]):
         if plan is None:
             return
         code = self.run_on_terminal(
-            plan.nsview_args(), f"joining {plan.target.describe()}; exit the command to return"
+            plan.nsview_args(),
+            f"joining {plan.target.describe()}; exit the command to return",
+            pause=not plan.interactive,
         )
         self._after_terminal(code)
 
@@ -151,7 +158,9 @@ class NamespaceActions(App[None]):
             self.run_captured(request.nsview_args())
             return
         code = self.run_on_terminal(
-            request.nsview_args(), "in new namespaces; exit the command to return"
+            request.nsview_args(),
+            "in new namespaces; exit the command to return",
+            pause=not request.interactive,
         )
         self._after_terminal(code)
 

@@ -25,7 +25,14 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Stat
 from nsview.actions import commands
 from nsview.actions.create import NetnsUsers
 from nsview.actions.names import NETNS_DIR, validate_netns_name
-from nsview.actions.targets import NS_ORDER, JoinPlan, Target, default_command, plan_join
+from nsview.actions.targets import (
+    NS_ORDER,
+    JoinPlan,
+    Target,
+    default_command,
+    is_shell,
+    plan_join,
+)
 from nsview.errors import NsviewError
 
 MODAL_CSS = """
@@ -149,6 +156,8 @@ class JoinModal(_ActionModal):
             if not types:
                 raise NsviewError("tick at least one namespace")
             argv = _parse_command(self.query_one("#command", Input).value)
+            if argv == default_command(self.env):
+                argv = ()  # the default shell: nsview exec falls back to /bin/sh inside
             plan = plan_join(self.target, types, argv or None, self.env)
         except NsviewError as exc:
             self._show(None, str(exc))
@@ -171,13 +180,19 @@ class CreateRequest:
     name: str | None = None
     types: tuple[str, ...] = ("net",)
     argv: tuple[str, ...] = ()
+    default_shell: bool = False  # argv is $SHELL: left out, nsview unshare picks it
+
+    @property
+    def interactive(self) -> bool:
+        return self.default_shell or is_shell(self.argv)
 
     def nsview_args(self) -> list[str]:
         if self.kind == "netns":
             assert self.name is not None
             return ["netns", "add", self.name]
         named = ["--netns-name", self.name] if self.name else []
-        return ["unshare", "--types", ",".join(self.types), *named, "--", *self.argv]
+        args = ["unshare", "--types", ",".join(self.types), *named]
+        return args if self.default_shell else [*args, "--", *self.argv]
 
     def equivalent(self) -> str:
         if self.kind == "netns":
@@ -261,7 +276,8 @@ class CreateModal(_ActionModal):
         argv = _parse_command(self.query_one("#command", Input).value)
         if not argv:
             raise NsviewError("type a command to run")
-        return CreateRequest("unshare", name, types, argv)
+        default = argv == default_command(self.env)
+        return CreateRequest("unshare", name, types, argv, default_shell=default)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#confirm")
