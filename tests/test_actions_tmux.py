@@ -2,8 +2,8 @@
 
 One container is made by the test (own uts, pid, mount and net namespaces and
 its own hostname), so it does not depend on the lab; a second test joins the
-lab's "web" container when the lab is up. tmux runs on a private socket (-L)
-and is killed in ``finally``.
+lab's "web" container when the lab is up. tmux runs on a private socket file
+(-S, in the test's tmp dir), killed and removed in ``finally``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,14 +22,20 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 
 class Tmux:
-    def __init__(self, socket: str) -> None:
+    """A private tmux server on its own socket file (removed by :meth:`close`)."""
+
+    def __init__(self, socket: Path) -> None:
         self.socket = socket
 
     def __call__(self, *args: str, check: bool = True) -> str:
         res = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
+            ["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=check
         )
         return res.stdout
+
+    def close(self) -> None:
+        self("kill-server", check=False)
+        self.socket.unlink(missing_ok=True)
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "main", check=False)
@@ -62,9 +69,9 @@ def select_process(tmux: Tmux, pid: int) -> None:
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
-def join_from_the_tui(pid: int, hostname: str, flags: str) -> None:
+def join_from_the_tui(pid: int, hostname: str, flags: str, tmp: Path) -> None:
     """Open the TUI in tmux, select ``pid``, x, run hostname in the shell, exit, q."""
-    tmux = Tmux(unique("tmux"))
+    tmux = Tmux(tmp / unique("tmux"))
     command = f"env SHELL=/bin/sh TERM=xterm-256color {nsview_bin()} --no-net --interval 0"
     equivalent = f"nsenter -t {pid} {flags} -- /bin/sh"
     try:
@@ -101,11 +108,11 @@ def join_from_the_tui(pid: int, hostname: str, flags: str) -> None:
         else:
             raise AssertionError("the TUI did not quit:\n" + tmux.screen())
     finally:
-        tmux("kill-server", check=False)
+        tmux.close()
 
 
 @needs_tmux
-def test_join_a_container_from_the_tui_and_come_back(proc_factory):
+def test_join_a_container_from_the_tui_and_come_back(proc_factory, tmp_path):
     hostname = unique("c")
     outer = proc_factory(
         [
@@ -118,11 +125,11 @@ def test_join_a_container_from_the_tui_and_come_back(proc_factory):
     assert outer.stdout.readline().strip() == "ready"
     pid = int(subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True,
                              text=True, check=True).stdout.split()[0])  # fmt: skip
-    join_from_the_tui(pid, hostname, "-u -n -p -m -w")
+    join_from_the_tui(pid, hostname, "-u -n -p -m -w", tmp_path)
 
 
 @needs_tmux
-def test_join_a_lab_container_from_the_tui():
+def test_join_a_lab_container_from_the_tui(tmp_path):
     """The lab's "web" container, when the lab is up (this test never builds or removes
     the lab: other sessions may be using it; ``nsview lab up`` first to run it)."""
     from nsview.lab import lab_status
@@ -132,4 +139,4 @@ def test_join_a_lab_container_from_the_tui():
         pytest.skip(f"the lab is {state.status}: run 'nsview lab up' to include this test")
     web = state.container("web")
     assert web.pid is not None and web.hostname
-    join_from_the_tui(web.pid, web.hostname, "-i -u -n -p -m -w")
+    join_from_the_tui(web.pid, web.hostname, "-i -u -n -p -m -w", tmp_path)
