@@ -305,3 +305,26 @@ def test_fd_links_read_by_count_match_the_listing(proc_factory):
         assert got == [(fd, os.readlink(f"{fd_dir}/{fd}")) for fd in listed]
     assert ns_fd - 2 not in listed
     assert dict(got)[ns_fd].startswith("net:[")
+
+
+def test_mountinfo_of_an_exiting_process_is_gone_not_an_error(proc_factory):
+    """A zombie (or a process exiting mid-walk) has no mount namespace: EINVAL means gone."""
+    from nsview.collect import procfs
+
+    parent = proc_factory(["sh", "-c", "sleep 0 & exec sleep 600"])  # never reaps its child
+
+    def zombie():
+        for pid in procfs.list_pids("/proc"):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == parent.pid:
+                return pid
+        return None
+
+    pid = wait_until(zombie)
+    with pytest.raises(procfs.Gone):
+        procfs.read_nsfs_mounts("/proc", pid)
+    snapshot()  # and the walk copes

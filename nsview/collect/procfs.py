@@ -427,7 +427,13 @@ def parse_nsfs_mounts(text: str, pid: int) -> list[NsfsMount]:
 
 
 def read_nsfs_mounts(proc: str, pid: int) -> list[NsfsMount]:
-    return parse_nsfs_mounts(_read_text(f"{proc}/{pid}/mountinfo", until_eof=True), pid)
+    try:
+        text = _read_text(f"{proc}/{pid}/mountinfo", until_eof=True)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # an exiting process has no mount namespace left
+            raise Gone(os.strerror(exc.errno)) from None
+        raise
+    return parse_nsfs_mounts(text, pid)
 
 
 def netns_name(mountpoint: str) -> str | None:
