@@ -62,7 +62,7 @@ def classify(spec: str) -> tuple[str, str]:
     /run/netns/123).
     """
     if not spec:
-        raise UsageError("empty --target (a PID, an ip netns name or an nsfs file path)")
+        raise UsageError("empty target: give a PID, an ip netns name or an nsfs file path")
     if spec.isascii() and spec.isdigit():
         return "pid", spec
     if "/" in spec:

@@ -9,7 +9,6 @@ up and opened read-only.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 
@@ -41,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from nsview.collect.network import collect_network, openers_from_snapshot
     from nsview.model import Holder, Namespace
 
-    inode, path = _resolve_path_or_pid(args.target, args.proc)
+    inode, path = _resolve_target(args.target, args.proc)
     snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=False))
     if inode is None:
-        inode, path = _resolve_name(args.target, snapshot)
+        inode, path = _resolve_known_name(args.target, snapshot)
     ns = snapshot.namespace("net", inode)
     openers = openers_from_snapshot(snapshot, args.proc)
     if ns is None:
@@ -81,43 +80,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_path_or_pid(target: str, proc: str) -> tuple[int | None, str | None]:
-    """(inode, path to open) for a PID or a path; (None, None) for a name."""
-    if target.isdigit():
-        path = f"{proc}/{int(target)}/ns/net"
-        try:
-            return os.stat(path).st_ino, path
-        except FileNotFoundError:
-            raise UsageError(f"no process {target}") from None
-        except PermissionError:
-            raise NsviewError(f"permission denied reading {path} (run as root)") from None
-    if "/" in target or target in (".", ".."):
-        return _nsfs_inode(target), target
-    return None, None
+def _resolve_target(spec: str, proc: str) -> tuple[int | None, str | None]:
+    """(inode, path that opens it) for a PID, a path or an `ip netns` name, read the
+    same way as ``nsview exec --target``; (None, None) for another name (Docker's
+    sandbox ids, say), which only the snapshot knows."""
+    from nsview.actions.names import NETNS_DIR
+    from nsview.actions.targets import classify, resolve_target
+
+    kind, value = classify(spec)
+    if kind == "name" and not os.path.lexists(f"{NETNS_DIR}/{value}"):
+        return None, None
+    target = resolve_target(spec, proc)
+    inode = target.namespaces.get("net")
+    if inode is None:
+        (have,) = target.namespaces
+        raise UsageError(f"{target.describe()} is a {have} namespace, not a network namespace")
+    return inode, target.path or f"{proc}/{target.pid}/ns/net"
 
 
-def _nsfs_inode(path: str) -> int:
-    from nsview.collect import nsfs
-
-    try:
-        # O_RDONLY without O_CREAT: a missing path is an error, never a new file.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise UsageError(f"{path}: no such file") from None
-        raise NsviewError(f"{path}: {exc.strerror}") from None
-    try:
-        kind = nsfs.ns_type(fd)
-        if kind is None:
-            raise UsageError(f"{path} is not a namespace file")
-        if kind != "net":
-            raise UsageError(f"{path} is a {kind} namespace, not a network namespace")
-        return os.fstat(fd).st_ino
-    finally:
-        os.close(fd)
-
-
-def _resolve_name(name: str, snapshot) -> tuple[int, str | None]:
+def _resolve_known_name(name: str, snapshot) -> tuple[int, str | None]:
     matches = [ns for ns in snapshot.namespaces if ns.type == "net" and name in ns.names]
     if len(matches) == 1:
         return matches[0].inode, None
@@ -126,10 +107,6 @@ def _resolve_name(name: str, snapshot) -> tuple[int, str | None]:
         raise UsageError(
             f"name {name!r} is used by several network namespaces ({inodes}); give a path"
         )
-    # `ip netns` names that the walk did not attach (a mount nsview could not read).
-    path = f"/run/netns/{name}"
-    if os.path.exists(path):
-        return _nsfs_inode(path), path
     known = sorted({n for ns in snapshot.namespaces if ns.type == "net" for n in ns.names})
     hint = (
         f" (known: {', '.join(known[:MAX_NAMES_LISTED])}"
