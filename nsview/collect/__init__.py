@@ -18,7 +18,7 @@ from nsview.collect.namespaces import (
     walk_mounts,
     walk_processes,
 )
-from nsview.model import Host, Snapshot
+from nsview.model import Host, Snapshot, paused_gc
 
 __all__ = ["CollectOptions", "collect_snapshot"]
 
@@ -35,13 +35,14 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
     proc = options.proc
     diags = Diagnostics()
     table = NamespaceTable(proc)
-    processes, mnt_reps, records = walk_processes(proc, table, diags)
-    nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
-    walk_fds(proc, records, table, diags, nsfs_paths)
-    resolve_relations(table, diags)
-    namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
-    for ns in namespaces:
-        ns.pids.sort()
+    with paused_gc():  # tens of thousands of acyclic objects: nothing for it to find
+        processes, mnt_reps, records = walk_processes(proc, table, diags)
+        nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
+        walk_fds(proc, records, table, diags, nsfs_paths)
+        resolve_relations(table, diags)
+        namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
+        for ns in namespaces:
+            ns.pids.sort()
     snapshot = Snapshot(
         collected_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         host=_host(),

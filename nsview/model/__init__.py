@@ -20,7 +20,7 @@ from nsview.model.core import (
     Snapshot,
     ns_key,
 )
-from nsview.model.serial import from_dict, to_dict
+from nsview.model.serial import from_dict, paused_gc, to_dict
 
 # The network model loads on first use (module __getattr__ below), which keeps
 # `nsview dump --no-net` from paying for it.
@@ -78,6 +78,7 @@ __all__ = [
     "VxlanInfo",
     "from_dict",
     "ns_key",
+    "paused_gc",
     "snapshot_from_json",
     "snapshot_to_json",
     "to_dict",
@@ -90,7 +91,9 @@ class SchemaError(ValueError):
 
 def snapshot_to_json(snapshot: Snapshot, *, indent: int | None = 2) -> str:
     # to_dict builds a fresh tree (no cycles): skip json's per-container cycle check.
-    return json.dumps(to_dict(snapshot), indent=indent, ensure_ascii=False, check_circular=False)
+    with paused_gc():
+        tree = to_dict(snapshot)
+    return json.dumps(tree, indent=indent, ensure_ascii=False, check_circular=False)
 
 
 def snapshot_from_json(text: str) -> Snapshot:

@@ -6,14 +6,35 @@ field to the snapshot is adding a field to a dataclass, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import sys
 import types
 import typing
+from collections.abc import Iterator
 from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while building a large acyclic tree.
+
+    A snapshot of a big host is ~100k small dicts, lists and dataclasses, none
+    in a reference cycle; each 700 allocations the collector would scan them
+    all again and find nothing (~10 ms per `nsview dump`). Reference counting
+    still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def to_dict(obj: Any) -> Any:
