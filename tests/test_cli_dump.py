@@ -162,3 +162,17 @@ def test_dump_path_does_not_import_ui_libraries():
 def test_python_dash_m_works():
     result = run(sys.executable, "-m", "nsview", "--version")
     assert result.stdout.startswith("nsview ")
+
+
+def test_reader_leaving_early_is_not_an_error():
+    """dump ends without interpreter teardown; a closed pipe still exits 0, quietly."""
+    proc = subprocess.Popen(
+        [nsview_bin(), "dump", "--json", "--no-net"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

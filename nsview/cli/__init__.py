@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        if argv is None and getattr(args, "exit_when_done", False):
+            _exit_now(status)
+        return status
     except NsviewError as exc:
         print(f"nsview: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -74,3 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (head, less) went away; don't let Python complain on exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _exit_now(status: int) -> None:
+    """End the process without tearing the interpreter down.
+
+    For one-shot commands that leave nothing behind (``dump``): the teardown
+    (module cleanup, a last GC pass, freeing every arena) takes ~10 ms after
+    a large snapshot, about a twentieth of the whole dump. Only when running
+    as the program (``argv`` None), never inside a test or another caller.
+    A flush that fails (the reader went away) raises into ``main`` as usual.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

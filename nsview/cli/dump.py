@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)  # tests point it elsewhere
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, exit_when_done=True)  # see nsview.cli._exit_now
 
 
 def run(args: argparse.Namespace) -> int:
