@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
-import threading
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -30,7 +30,7 @@ def split_map(fn: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
 
     ``fn`` must return marshal-able values (tuples, lists, dicts, str, int, None).
     """
-    if len(items) < MIN_ITEMS_TO_SPLIT or threading.active_count() > 1 or os.cpu_count() == 1:
+    if len(items) < MIN_ITEMS_TO_SPLIT or not _single_threaded() or os.cpu_count() == 1:
         return fn(items)
     half = len(items) // 2
     read_end, write_end = os.pipe()
@@ -52,6 +52,19 @@ def split_map(fn: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
     if second is None:  # the child died: read its half here
         second = fn(items[half:])
     return first + second
+
+
+def _single_threaded() -> bool:
+    """True when this process has one thread, counted by the kernel (C threads too).
+
+    Without /proc, ask the threading module; a program that never imported it
+    started no Python thread (and importing it just to ask costs ~1 ms).
+    """
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        threading = sys.modules.get("threading")
+        return threading is None or threading.active_count() == 1
 
 
 def _child(fn: Callable, items: list, read_end: int, write_end: int) -> None:  # pragma: no cover
