@@ -6,10 +6,10 @@ mount of one, or an fd returned by another of these ioctls).
 
 from __future__ import annotations
 
-import array
 import errno
 import fcntl
 import os
+import sys
 
 _NSIO = 0xB7
 NS_GET_USERNS = (_NSIO << 8) | 0x1
@@ -74,23 +74,23 @@ def open_related(fd: int, request: int) -> int | None:
 
 def owner_uid(fd: int) -> int | None:
     """The uid that created a user namespace (NS_GET_OWNER_UID)."""
-    buf = array.array("I", [0])
+    buf = bytearray(4)  # a uid_t, filled in by the kernel
     try:
         fcntl.ioctl(fd, NS_GET_OWNER_UID, buf, True)
     except OSError:
         return None
-    return buf[0]
+    return int.from_bytes(buf, sys.byteorder)
 
 
 def ns_id(fd: int) -> int | None:
     """The kernel's 64-bit namespace id (never reused, unlike inodes), or None."""
     if NS_GET_ID in _UNSUPPORTED:
         return None
-    buf = array.array("Q", [0])
+    buf = bytearray(8)  # a __u64
     try:
         fcntl.ioctl(fd, NS_GET_ID, buf, True)
     except OSError as exc:
         if exc.errno in (errno.ENOTTY, errno.EINVAL):
             _UNSUPPORTED.add(NS_GET_ID)
         return None
-    return buf[0]
+    return int.from_bytes(buf, sys.byteorder)
