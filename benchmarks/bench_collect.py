@@ -13,23 +13,30 @@ venv's console script instead (~20 ms slower to start). The machine is shared:
 --rt runs both tools under SCHED_FIFO (chrt) so other jobs disturb less, and
 --syscalls counts each tool's system calls once (strace -f -c).
 
-Where the time goes (this 2-vCPU VM, 1,100 processes, 475 namespaces; a /proc
-system call costs ~4-10 us here):
-  lsns -J      ~62k system calls (a stat, open, ioctl, close per namespace link
-               of every process), ~270-300 ms, nearly all of it in the kernel.
+Where the time goes (this 2-vCPU VM, ~1,100 processes, ~475 namespaces; a
+/proc system call costs ~4-10 us here, and other jobs often hold a core):
+  lsns -J      ~64k system calls (a stat, open, ioctl, close per namespace link
+               of every process): ~270-300 ms, nearly all of it in the kernel.
   nsview dump  ~30k system calls, ~23 per process: status, cmdline and cgroup
                (open/read/close each), 8 namespace links + pid/time_for_children
-               (10 readlinks), the fd count (Linux 6.2+) and one readlink per fd;
-               ~100 ms of kernel time, split over both cores by one fork.
-               Then, serial: interpreter start ~15 ms, imports and argparse
-               ~40 ms (dataclasses+inspect, typing, argparse+re, json), the
-               walk's Python ~25 ms CPU (halved by the fork), merge ~7 ms,
-               mountinfo once per mount namespace ~9 ms (115 of them), nsfs
-               ioctls ~10 ms (475 namespaces), JSON ~20 ms (~840 KB).
-  Floor of this design: 15 + 40 + (100 + 25) / 2 + 7 + 9 + 10 + 20 ~ 165 ms,
-  about 0.55-0.6 of lsns on an idle machine, more when other jobs hold the
-  second core. Reaching 0.5 needs fewer system calls per process than the
-  fields nsview reports allow, or a faster start than CPython's imports give.
+               (10 readlinks), the fd count (Linux 6.2+) and one readlink per
+               fd. ~100 ms of kernel time, split over both cores by one fork.
+               Serial around it: interpreter start ~15 ms; imports and argparse
+               ~40-50 ms (argparse+re+gettext, dataclasses+inspect, typing,
+               json; `nsview --version` below); the walk's Python ~25 ms CPU
+               (halved by the fork); merge ~7 ms; mountinfo once per mount
+               namespace ~9 ms (115 of them); nsfs ioctls ~10 ms; JSON ~20-35 ms
+               (~840 KB, cold allocator).
+  Floor of this design: 15 + 45 + (100 + 25) / 2 + 7 + 9 + 10 + 20 ~ 170 ms,
+  about 0.6 of lsns with both cores free, more when other jobs hold one.
+  Half of lsns (~140 ms) would leave ~80 ms after start-up for the kernel's
+  ~50 ms per core and all the Python work above: it needs fewer system calls
+  per process than the reported fields allow (nsview already makes half of
+  lsns's), or a start-up faster than these CPython imports.
+  Tried without a gain measurable here: reading mountinfo and the nsfs ioctls
+  inside the two walk halves (the post-walk work shrinks, the halves grow as
+  much under load); dirfd-relative readlinks (~6% of the link reads);
+  encoding the JSON in pieces (fewer page faults, more calls).
 
 Run as root: python benchmarks/bench_collect.py [--groups 100] [--per-group 10]
 [--rounds 7] [--editable] [--rt] [--syscalls]
