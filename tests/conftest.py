@@ -79,3 +79,32 @@ def nsview_bin() -> str:
     """The installed console script beside the running interpreter."""
     candidate = Path(os.sys.executable).parent / "nsview"
     return str(candidate) if candidate.exists() else shutil.which("nsview") or "nsview"
+
+
+LAB_TEST_LOCK = "/run/lock/nsview-lab-tests.lock"
+
+
+@contextlib.contextmanager
+def lab_turn() -> Iterator[None]:
+    """The lab is one per machine: test sessions running at once take turns."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(LAB_TEST_LOCK), exist_ok=True)
+    with open(LAB_TEST_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
+def running_lab():
+    """A lab that is up for the test: one already up is used as it is (and left up);
+    otherwise it is brought up here and taken down afterwards, even on failure."""
+    from nsview.lab import lab_down, lab_status, lab_up
+
+    with lab_turn():
+        started = lab_status().status != "up"
+        try:
+            yield lab_up() if started else lab_status()
+        finally:
+            if started:
+                lab_down()

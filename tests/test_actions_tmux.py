@@ -129,14 +129,8 @@ def test_join_a_container_from_the_tui_and_come_back(proc_factory, tmp_path):
 
 
 @needs_tmux
-def test_join_a_lab_container_from_the_tui(tmp_path):
-    """The lab's "web" container, when the lab is up (this test never builds or removes
-    the lab: other sessions may be using it; ``nsview lab up`` first to run it)."""
-    from nsview.lab import lab_status
-
-    state = lab_status()
-    if state.status != "up":
-        pytest.skip(f"the lab is {state.status}: run 'nsview lab up' to include this test")
-    web = state.container("web")
+def test_join_a_lab_container_from_the_tui(tmp_path, running_lab):
+    """The lab's "web" container (a lab already up is used and left up)."""
+    web = running_lab.container("web")
     assert web.pid is not None and web.hostname
     join_from_the_tui(web.pid, web.hostname, "-i -u -n -p -m -w", tmp_path)

@@ -21,7 +21,7 @@ import pytest
 from nsview.lab import topology as topo
 from nsview.lab.up import _veth_name
 
-from .conftest import nsview_bin
+from .conftest import lab_turn, nsview_bin
 
 pytestmark = pytest.mark.privileged
 
@@ -115,22 +115,15 @@ def assert_gone(before: dict, state: dict | None) -> None:
             assert not os.path.exists(path)
 
 
-TEST_LOCK = "/run/lock/nsview-lab-tests.lock"
-
-
 @pytest.fixture
 def clean_lab():
     """Start from no lab; whatever happens, leave no lab behind.
 
     The lab is one per machine: test sessions running at the same time (other
-    engineers run the whole suite) take turns through a lock file held for the
+    engineers run the whole suite) take turns (conftest.lab_turn) for the
     whole test.
     """
-    import fcntl
-
-    os.makedirs(os.path.dirname(TEST_LOCK), exist_ok=True)
-    with open(TEST_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with lab_turn():
         yield from _clean_lab()
 
 
