@@ -175,8 +175,8 @@ def test_details_content(lk):
     p = dict(details(lk, ("proc", 601)).rows)
     assert p["pid per pid ns"] == "601 → 1" and p["net"].endswith("≠ parent")
     assert details(lk, ("proc", 99999)).title == "(gone from this snapshot)"
-    n = dict(details(lk, ("ns", "net", HOST_NET)).rows)
-    assert n["net.ipv4.ip_forward"] == "1" and n["NAT rules"] == "5"
+    rows = details(lk, ("ns", "net", HOST_NET)).rows
+    assert ("sysctl", "net.ipv4.ip_forward = 1") in rows and ("NAT rules", "5") in rows
 
 
 @pytest.mark.parametrize(

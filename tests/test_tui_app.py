@@ -130,6 +130,50 @@ def test_views_switch_with_1_2_3_and_tabs_follow():
     drive(app, script)
 
 
+def test_a_view_key_right_at_start_sticks():
+    """The tab shown at start announces itself late; that must not switch back (it used
+    to ping-pong between two views for ever)."""
+    app = make_app()
+    switches = []
+
+    async def main():
+        async with app.run_test(size=SIZE) as pilot:
+            original = app.show_view
+            app.show_view = lambda name: (switches.append(name), original(name))[1]
+            await pilot.press("2")  # before the first pause
+            await pilot.pause(0.3)
+            assert app.current_view == "network"
+            assert switches == ["network"]
+            assert app.focused is app.tree("network")
+
+    asyncio.run(main())
+
+
+def test_clicking_a_tab_while_typing_a_filter_switches_views():
+    app = make_app()
+
+    async def script(pilot):
+        await pilot.press("slash", "n", "g", "i")
+        assert isinstance(app.focused, Input)
+        await pilot.click("#tab-processes")
+        await pilot.pause()
+        assert app.current_view == "processes" and app.is_running
+        assert app.focused is app.tree("processes")
+
+
+def test_digits_slash_g_and_enter_are_text_in_the_filter_box():
+    app = make_app()
+
+    async def script(pilot):
+        await pilot.press("slash", "1", "0", "slash", "2", "g", "3")
+        assert app.query_one("#filter", Input).value == "10/2g3"
+        assert app.current_view == "namespaces" and isinstance(app.focused, Input)
+        await pilot.press("enter")
+        assert app.focused is app.tree() and app.filter_query.text == "10/2g3"
+
+    drive(app, script)
+
+
 def test_detail_pane_follows_the_cursor():
     app = make_app()
 

@@ -316,7 +316,7 @@ def _ns_detail(lk: Lookup, ref: Ref) -> Detail | None:
             nat = sum(len(c.rules) for t in net.nat for c in t.chains)
             rows.append(("NAT rules", str(nat)))
             for key, value in sorted(net.sysctls.items()):
-                rows.append((key, value))
+                rows.append(("sysctl", f"{key} = {value}"))
             for err in net.errors:
                 rows.append(("error", err))
     return d

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -93,6 +94,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             key_display="/",
             id="filter",
             tooltip="show only rows matching a name, pid, inode, IP, interface or comm",
+            priority=True,
         ),
         Binding(
             "escape",
@@ -101,6 +103,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             show=False,
             id="clear_filter",
             tooltip="drop the filter and show everything",
+            priority=True,
         ),
         Binding(
             "g",
@@ -108,6 +111,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             "Jump",
             id="jump",
             tooltip="go to the related row: veth peer, bridge, namespace, process…",
+            priority=True,
         ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="read the system again now"),
         Binding("t", "cycle_theme", "Theme", id="theme", tooltip="next colour theme"),
@@ -118,6 +122,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             show=False,
             id="view_namespaces",
             tooltip="namespaces by type, and the pid/user hierarchies",
+            priority=True,
         ),
         Binding(
             "2",
@@ -126,6 +131,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             show=False,
             id="view_network",
             tooltip="network namespaces: interfaces, routes, rules, NAT",
+            priority=True,
         ),
         Binding(
             "3",
@@ -134,9 +140,23 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             show=False,
             id="view_processes",
             tooltip="the process tree and the namespaces of each process",
+            priority=True,
         ),
         Binding("q", "quit", "Quit", id="quit", tooltip="leave nsview"),
+        Binding(
+            "enter",
+            "filter_done",
+            "Keep filter",
+            show=False,
+            priority=True,
+            id="filter_done",
+            tooltip="in the filter box: keep the filter and go back to the tree",
+        ),
     ]
+    # Keys that move the focus are priority bindings: handled as soon as they are
+    # read, so keys typed right after them reach the new focus (with ordinary
+    # bindings textual may hand them to the old one first). Each of those actions
+    # steps aside (SkipAction) where the key is text: in the filter box, in a dialog.
 
     # Tree actions listed in the help screen and the palette (the tree owns the keys).
     TREE_ACTIONS = (
@@ -230,6 +250,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#tabs", Tabs).can_focus = False  # a click switches, the tree keeps focus
         filter_input = self.query_one("#filter", Input)
         filter_input.cursor_blink = False
         filter_input.display = False
@@ -255,6 +276,19 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         """A notification (plain text, never markup); kept in ``notices`` as well."""
         self.notices.append((severity, message))
         self.notify(message, severity=severity, markup=False, **kwargs)  # type: ignore[arg-type]
+
+    def _typing(self) -> bool:
+        """True where keys are text, not commands: the filter box, a dialog."""
+        return isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input)
+
+    def _not_while_typing(self) -> None:
+        if self._typing():
+            raise SkipAction()
+
+    def focus_now(self, widget) -> None:
+        """Focus ``widget`` before the next key is read (``focus()`` waits a turn, and
+        keys typed quickly after ``/`` or ``2`` would land in the old widget)."""
+        self.screen.set_focus(widget)
 
     def tree(self, view: str | None = None) -> NsTree:
         return self.query_one(f"#tree-{view or self.current_view}", NsTree)
@@ -412,29 +446,30 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     # -- status and detail ------------------------------------------------------------
 
     def _update_status(self) -> None:
-        text = Text()
+        """One line, most important first: host, counts, the filter, then when and how."""
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" nsview ", style="bold reverse")
         snap = self.snapshot
         if snap is None:
             text.append("  collecting…" if self.collecting else "  no snapshot")
         else:
-            host = snap.host
-            text.append(f"  {host.hostname or '?'}", style="bold")
-            text.append(f"  {len(snap.namespaces)} namespaces · {len(snap.processes)} processes")
-            text.append(f"  {snap.collected_at}", style="dim")
+            text.append(f"  {snap.host.hostname or '?'}", style="bold")
+            text.append(f"  {len(snap.namespaces)} ns · {len(snap.processes)} procs")
             denied = sum(1 for d in snap.diagnostics if d.kind != "gone")
             if denied:
                 text.append(f"  ⚠ {denied} unseen", style="bold")
+        if self.filter_query is not None:
+            found = self.filtered.get(self.current_view)
+            count = len(found.matches) if found else 0
+            text.append(f"  filter “{self.filter_query.text}”: {count} here", style="bold")
+        if snap is not None:
+            text.append(f"  {snap.collected_at.replace('T', ' ')}", style="dim")
         if self.origin and self.origin != "live":
             text.append(f"  file {self.origin}", style="dim")
         if self.collecting and snap is not None:
             text.append("  refreshing…", style="italic")
         elif self.fetch is not None and self.interval > 0:
             text.append(f"  every {self.interval:g}s", style="dim")
-        if self.filter_query is not None:
-            found = self.filtered.get(self.current_view)
-            count = len(found.matches) if found else 0
-            text.append(f"  filter “{self.filter_query.text}”: {count} here", style="bold")
         self.query_one("#status", Static).update(text)
 
     def _update_detail(self) -> None:
@@ -455,6 +490,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     # -- views ------------------------------------------------------------------------
 
     def action_show_view(self, name: str) -> None:
+        self._not_while_typing()
+        self.show_view(name)
+
+    def show_view(self, name: str) -> None:
+        """Switch to the Namespaces, Network or Processes view."""
         if name not in {cls.name for cls in VIEW_CLASSES}:
             return
         self.current_view = name
@@ -465,7 +505,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         if name in self._stale:
             self._show_tree(name)
         tree = self.tree()
-        tree.focus()
+        self.focus_now(tree)
         if tree.cursor_line < 0 and tree.root.children:
             tree.cursor_line = 0
         self._update_detail()
@@ -473,16 +513,21 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        # Only a message about the tab that is active now: an older one (the tab
+        # shown at start, or one a key switched away from) must not switch back.
+        if event.tab.id != event.tabs.active:
+            return
         name = (event.tab.id or "").removeprefix("tab-")
         if name and name != self.current_view:
-            self.action_show_view(name)
+            self.show_view(name)
 
     # -- filter -----------------------------------------------------------------------
 
     def action_filter(self) -> None:
+        self._not_while_typing()
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        self.focus_now(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -490,15 +535,18 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             self._filter_timer.stop()
         self._filter_timer = self.set_timer(FILTER_DELAY, partial(self.set_filter, event.value))
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
+    def action_filter_done(self) -> None:
+        """Enter in the filter box: apply now, back to the tree (else enter is not ours)."""
+        box = self.query_one("#filter", Input)
+        if isinstance(self.screen, ModalScreen) or self.focused is not box:
+            raise SkipAction()
         if self._filter_timer is not None:
             self._filter_timer.stop()
             self._filter_timer = None
-        self.set_filter(event.value)
-        if not event.value.strip():
-            self.query_one("#filter", Input).display = False
-        self.tree().focus()
+        self.set_filter(box.value)
+        if not box.value.strip():
+            box.display = False
+        self.focus_now(self.tree())
 
     def set_filter(self, text: str) -> None:
         """Filter every view by ``text`` (empty: no filter)."""
@@ -514,6 +562,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self._update_status()
 
     def action_clear_filter(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            raise SkipAction()  # escape closes the dialog
+        self.clear_filter()
+
+    def clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         if self.filter_query is None and not box.display:
             return
@@ -523,11 +576,12 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         box.value = ""
         box.display = False
         self.set_filter("")
-        self.tree().focus()
+        self.focus_now(self.tree())
 
     # -- jumps ------------------------------------------------------------------------
 
     def action_jump(self) -> None:
+        self._not_while_typing()
         rels = self.selected_relations()
         if not rels:
             self.say("nothing related to jump to from here", timeout=3)
@@ -545,16 +599,16 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             self.say(f"{rel.text}: not shown in this snapshot", severity="warning", timeout=4)
             return False
         if self.current_view != rel.view:
-            self.action_show_view(rel.view)
+            self.show_view(rel.view)
         tree = self.tree(rel.view)
         if not tree.reveal(path):
             if self.filter_query is not None:
                 self.say("filter cleared to show the target", timeout=3)
-                self.action_clear_filter()
+                self.clear_filter()
             if not tree.reveal(path):
                 self.say(f"{rel.text}: not found", severity="warning", timeout=4)
                 return False
-        tree.focus()
+        self.focus_now(tree)
         self._update_detail()
         return True
 

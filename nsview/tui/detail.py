@@ -12,8 +12,6 @@ from textual.widgets.option_list import Option
 
 from nsview.analyze.relations import Detail, Relation
 
-VIEW_TITLES = {"namespaces": "Namespaces", "network": "Network", "processes": "Processes"}
-
 
 class DetailPane(Vertical):
     """Fields on top; below, the related rows as a list to jump to (enter or click)."""
@@ -45,9 +43,9 @@ class DetailPane(Vertical):
         self.detail = detail
         self.relations = relations
         self.query_one("#detail-title", Static).update(Text(detail.title, style="bold"))
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True)
-        table.add_column(overflow="fold")
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(style="dim", no_wrap=True, max_width=16, overflow="ellipsis")
+        table.add_column(overflow="fold", ratio=1)
         for key, value in detail.rows:
             table.add_row(Text(key), Text(value))
         self.query_one("#detail-body", Static).update(table)
@@ -56,17 +54,14 @@ class DetailPane(Vertical):
         options.clear_options()
         for i, rel in enumerate(relations):
             key = "g " if i == 0 else "  "
-            prompt = Text.assemble(
-                (key, "bold"), f"→ {rel.text} ", (f"[{VIEW_TITLES.get(rel.view, rel.view)}]", "dim")
-            )
-            options.add_option(Option(prompt, id=str(i)))
+            options.add_option(Option(Text.assemble((key, "bold"), f"→ {rel.text}"), id=str(i)))
         if relations:
             # The first is what g jumps to; keep the user's place if the list is the same length.
             same = highlighted is not None and options.option_count == len(relations)
             options.highlighted = min(highlighted, len(relations) - 1) if same else 0
         title = self.query_one("#relations-title", Label)
         title.update(
-            f"related ({len(relations)}): g jumps to the first; tab here, enter to jump"
+            f"related ({len(relations)}) · g: first · tab, enter: any"
             if relations
             else "related: nothing"
         )

@@ -1,0 +1,83 @@
+"""Screenshot (SVG) tests with pytest-textual-snapshot: one per theme, one per view.
+
+Everything that varies is pinned: the snapshot is the fixture (fixed hostname
+and collected_at), there is no clock, no refresh (interval 0), no blinking
+cursor, a fixed terminal size. After an intended change of looks, review and
+accept with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nsview.tui.app import NsviewApp
+from nsview.tui.themes import builtin_theme_dir, load_themes
+from tests.tui_data import fixture_snapshot
+
+THEMES = ("nsview-dark", "nsview-light", "nsview-contrast")
+
+
+def make_app(theme: str = "nsview-dark") -> NsviewApp:
+    return NsviewApp(
+        snapshot=fixture_snapshot(),
+        themes=load_themes([builtin_theme_dir()]),
+        theme=theme,
+        interval=0,
+    )
+
+
+async def settle(pilot) -> None:
+    """Wait until the footer has drawn its keys (it does so a moment after start)."""
+    for _ in range(500):
+        if pilot.app.screen.query("FooterKey"):
+            break
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
+async def open_bridge_port(pilot) -> None:
+    """Network view, host netns open, docker0 open, cursor on the veth port vethaaa."""
+    await pilot.press("2", "l", "j", "j", "j", "l", "j")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_network_view_per_theme(snap_compare, theme):
+    assert snap_compare(make_app(theme), run_before=open_bridge_port, terminal_size=(110, 32))
+
+
+def test_namespaces_view(snap_compare):
+    async def run_before(pilot):
+        await pilot.press("j", "j", "j", "l", "j", "j", "l", "j")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 32))
+
+
+def test_processes_view(snap_compare):
+    async def run_before(pilot):
+        await pilot.press("3", "j", "j", "j", "l", "j", "j", "l", "j", "l", "j", "j", "l")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 32))
+
+
+def test_nat_rules(snap_compare):
+    async def run_before(pilot):
+        await pilot.press("2", "slash", *"172.17.0.2", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 32))
+
+
+def test_small_terminal(snap_compare):
+    assert snap_compare(make_app(), run_before=open_bridge_port, terminal_size=(80, 24))
+
+
+def test_help_screen(snap_compare):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(100, 36))
