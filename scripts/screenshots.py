@@ -42,6 +42,12 @@ def lab_only(snapshot, lab):
     lab_net = {ns.inode for ns in snapshot.namespaces if ns.type == "net" and is_lab(ns)}
     lab_net.discard(own_net)
     pids |= {p.pid for p in snapshot.processes if p.ns.get("net") in lab_net}
+    by_pid = {p.pid: p for p in snapshot.processes}
+    for pid in list(pids):  # and their ancestors, so "not shared with the parent" shows
+        proc = by_pid.get(pid)
+        while proc is not None and proc.ppid in by_pid and proc.ppid not in pids:
+            pids.add(proc.ppid)
+            proc = by_pid[proc.ppid]
     namespaces = [ns for ns in snapshot.namespaces if is_lab(ns)]
     processes = [p for p in snapshot.processes if p.pid in pids]
     return replace(snapshot, namespaces=namespaces, processes=processes, diagnostics=[])
@@ -108,7 +114,9 @@ async def shoot(snapshot, out: Path, theme: str, names: list[str]) -> list[Path]
             await pilot.press("j", "j")
             await save("namespaces")
         if "processes" in names:
-            await show("processes", lambda p, i: i.ref[0] == "group" and "not shared" in i.text)
+            # a container's process, with its eight namespaces open
+            await show("processes", lambda p, i: i.ref[0] == "proc" and " nginx " in i.text)
+            await pilot.press("j", "l")
             await save("processes")
         if "filter" in names:
             await pilot.press("2", "slash", *"nsvlab", "enter")

@@ -129,6 +129,16 @@ def test_processes_view_marks_unshared_namespaces(lk):
     assert worker.ref == ("proc", 602) and "≠" not in worker.text
 
 
+def test_unreadable_parent_namespaces_are_not_called_shared():
+    snap = fixture_snapshot()
+    snap.process(500).ns = {}  # containerd's namespaces denied (EACCES)
+    view = build_views(Lookup(snap))["processes"]
+    shim = next(i for p, i in walk(view) if p == ("p:1", "p:500", "p:600"))
+    group = view.children(shim)[0]
+    assert "nothing to compare" in group.text and "shared" not in group.text
+    assert not any("≠" in i.text for i in view.children(group))
+
+
 def test_relations_veth_peer_first_then_bridge(lk):
     rels = relations(lk, ("iface", HOST_NET, 5), "network")
     assert rels[0].ref == ("iface", WEB_NET, 2) and rels[0].view == "network"
@@ -268,3 +278,14 @@ def test_filter_never_fails_and_matches_are_real_rows(text):
         rows = {p for p, _ in walk(view)}
         assert f.matches <= rows
         assert f.keep <= rows
+
+
+def test_parse_query():
+    assert parse_query("  ") is None
+    q = parse_query(" 601 ")
+    assert (q.text, q.number, q.ip) == ("601", 601, None)
+    q = parse_query("²")  # a digit to str.isdigit, not to int()
+    assert (q.text, q.number) == ("²", None)
+    q = parse_query("ETH0")
+    assert (q.text, q.number, q.ip) == ("eth0", None, None)
+    assert parse_query("172.17.0.2").ip == "172.17.0.2"

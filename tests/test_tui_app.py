@@ -121,7 +121,7 @@ def test_views_switch_with_1_2_3_and_tabs_follow():
         # the top of the process tree starts open
         assert visible_rows(app)[:3] == [
             "1  systemd  /sbin/init",
-            "namespaces  (no parent in the snapshot to compare with)",
+            "namespaces  (parent not seen)",
             "400  sshd  sshd: /usr/sbin/sshd -D",
         ]
         await pilot.press("1")

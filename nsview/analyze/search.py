@@ -30,8 +30,9 @@ def parse_query(text: str) -> Query | None:
     text = text.strip().lower()
     if not text:
         return None
-    number = int(text) if text.isdigit() else None
-    return Query(text=text, number=number, ip=ip_of(text) if not text.isdigit() else None)
+    digits = text.isascii() and text.isdigit()  # "²".isdigit() is True, int("²") fails
+    number = int(text) if digits else None
+    return Query(text=text, number=number, ip=None if digits else ip_of(text))
 
 
 def _has(q: Query, *values: str | None) -> bool:

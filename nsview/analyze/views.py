@@ -605,8 +605,11 @@ class ProcessesView(View):
             return []
         unshared = self.lookup.unshared(proc)
         b = LabelBuilder().add("namespaces", "group")
-        if self.lookup.parent_of(proc) is None:
-            b.add("(no parent in the snapshot to compare with)", "muted")
+        parent = self.lookup.parent_of(proc)
+        if parent is None:
+            b.add("(parent not seen)", "muted")
+        elif not any(t in parent.ns for t in proc.ns):
+            b.add("(the parent's are not readable: nothing to compare)", "muted")
         elif unshared:
             b.add(f"{len(unshared)} not shared with parent: {' '.join(unshared)}", "unshared")
         else:
