@@ -7,6 +7,7 @@ quits: the process must exit 0 with the terminal back in its normal mode.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -120,4 +121,29 @@ def test_filter_jump_to_veth_peer_and_quit(veth_pair):
         alt = tmux.tmux("display-message", "-p", "-t", tmux.session, "#{alternate_on}")
         assert alt.stdout.strip() == "0"
     finally:
+        tmux.kill()
+
+
+def test_demo_brings_the_lab_up_and_down(tmp_path):
+    """nsview --demo: the lab's namespaces are on screen, and gone after q."""
+    from nsview.lab import lab_status
+
+    if lab_status().status != "down":
+        pytest.skip("a lab is up already (--demo would leave it up)")
+    tmux = Tmux(unique("tmux"))
+    command = f"env -u COLUMNS -u LINES {nsview_bin()} --demo --interval 0; echo EXIT=$?; sleep 60"
+    try:
+        tmux.start(command)
+        tmux.wait_for(" procs", timeout=180)
+        tmux.keys("2")
+        tmux.wait_for("nsvlab-host1")
+        tmux.keys("q")
+        tmux.wait_for("EXIT=0", timeout=120)
+        assert lab_status().status == "down"
+    finally:
+        # Quit through the app, so that demo_session takes the lab down even when
+        # an assertion failed (killing tmux would only hang up on it).
+        with contextlib.suppress(Exception):
+            tmux.keys("escape", "escape", "q")
+            tmux.wait_for("EXIT=", timeout=120)
         tmux.kill()
