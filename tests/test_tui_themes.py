@@ -17,6 +17,7 @@ from nsview.tui.themes import (
     load_themes,
     parse_theme,
     resolve_references,
+    resolve_theme,
 )
 from tests.tui_data import fixture_snapshot
 
@@ -110,8 +111,6 @@ def test_user_theme_dir_follows_xdg(monkeypatch, tmp_path: Path):
 
 
 def test_resolve_theme_name(tmp_path: Path):
-    from nsview.cli.tui_options import resolve_theme
-
     (tmp_path / "broken.toml").write_text('[colors]\nprimary = "nope"\n')
     themes = load_themes([builtin_theme_dir(), tmp_path])
     assert resolve_theme(None, themes)[0] == DEFAULT_THEME

@@ -246,13 +246,20 @@ class View:
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
+        self._children: dict[tuple, list[Item]] = {}  # built once per snapshot
 
     def roots(self) -> list[Item]:
         raise NotImplementedError
 
     def children(self, item: Item) -> list[Item]:
-        handler = getattr(self, f"_children_{item.node[0]}", None) if item.node else None
-        return handler(*item.node[1:]) if handler else []
+        """The rows under ``item``, built on first use (a view lives as long as its snapshot)."""
+        if not item.node:
+            return []
+        cached = self._children.get(item.node)
+        if cached is None:
+            handler = getattr(self, f"_children_{item.node[0]}", None)
+            cached = self._children[item.node] = handler(*item.node[1:]) if handler else []
+        return cached
 
     def locate(self, ref: Ref) -> Path | None:
         """The path of the row that shows ``ref`` in this view, if it has one."""

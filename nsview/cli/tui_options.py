@@ -67,28 +67,6 @@ def load_snapshot_file(path: str):
         raise NsviewError(f"{path}: {exc}") from None
 
 
-def resolve_theme(name: str | None, themes) -> tuple[str, list[str]]:
-    """The theme to start with, and warnings to show (bad theme files, fallbacks)."""
-    from textual.theme import BUILTIN_THEMES
-
-    from nsview.errors import UsageError
-    from nsview.tui.themes import DEFAULT_THEME
-
-    warnings = list(themes.errors)
-    default = DEFAULT_THEME if DEFAULT_THEME in themes.themes else "textual-dark"
-    if DEFAULT_THEME not in themes.themes:
-        warnings.append(f"default theme {DEFAULT_THEME} unavailable; using textual-dark")
-    if name is None:
-        return default, warnings
-    if name in themes.themes or name in BUILTIN_THEMES:
-        return name, warnings
-    if name in themes.bad_names:
-        warnings.append(f"theme {name!r} could not be loaded (see above); using {default}")
-        return default, warnings
-    available = ", ".join(list(themes.themes) + sorted(BUILTIN_THEMES))
-    raise UsageError(f"unknown theme {name!r} (available: {available})")
-
-
 def run(args: argparse.Namespace) -> int:
     from nsview.errors import UsageError
 
@@ -115,7 +93,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def launch(args: argparse.Namespace) -> int:
-    from nsview.tui.themes import load_themes
+    from nsview.tui.themes import load_themes, resolve_theme
 
     themes = load_themes()
     theme, warnings = resolve_theme(args.theme, themes)

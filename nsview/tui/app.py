@@ -50,6 +50,14 @@ Source = Callable[[], Snapshot]
 FILTER_DELAY = 0.15  # seconds of quiet typing before the filter runs
 
 
+def warm_lookup(snapshot: Snapshot) -> Lookup:
+    """A Lookup with its indexes already built (they are cached properties)."""
+    lookup = Lookup(snapshot)
+    for name in ("namespaces", "processes", "children", "by_type", "ns_children", "interfaces"):
+        getattr(lookup, name)
+    return lookup
+
+
 class NsviewCommands(Provider):
     """The command palette: every action of the app, by name."""
 
@@ -165,10 +173,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     )
 
     class SnapshotReady(Message):
-        def __init__(self, snapshot: Snapshot, seq: int) -> None:
+        def __init__(self, snapshot: Snapshot, seq: int, lookup: Lookup | None = None) -> None:
             super().__init__()
             self.snapshot = snapshot
             self.seq = seq
+            self.lookup = lookup  # built off the event loop
 
     class CollectFailed(Message):
         def __init__(self, error: str, seq: int) -> None:
@@ -345,9 +354,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
 
     # -- snapshot ---------------------------------------------------------------------
 
-    def apply_snapshot(self, snapshot: Snapshot) -> None:
+    def apply_snapshot(self, snapshot: Snapshot, lookup: Lookup | None = None) -> None:
         self.snapshot = snapshot
-        self.lookup = Lookup(snapshot)
+        if lookup is None or lookup.snapshot is not snapshot:
+            lookup = Lookup(snapshot)
+        self.lookup = lookup
         self.views = build_views(self.lookup)
         self.filtered = {}
         self.collections += 1
@@ -397,21 +408,20 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         assert source is not None
         try:
             snapshot = source()
-            # Warm the lookups off the event loop.
-            Lookup(snapshot)
+            lookup = warm_lookup(snapshot)  # the indexes, built here, off the event loop
         except Exception as exc:
             if not worker.is_cancelled:
                 self.post_message(self.CollectFailed(f"{type(exc).__name__}: {exc}", seq))
             return
         if not worker.is_cancelled:
-            self.post_message(self.SnapshotReady(snapshot, seq))
+            self.post_message(self.SnapshotReady(snapshot, seq, lookup))
 
     def on_nsview_app_snapshot_ready(self, message: SnapshotReady) -> None:
         if message.seq != self._latest_seq or not self.is_running:
             return  # overtaken by a newer request
         self.collecting = False
         try:
-            self.apply_snapshot(message.snapshot)
+            self.apply_snapshot(message.snapshot, message.lookup)
         except Exception as exc:
             self.log.error(f"applying snapshot failed: {exc!r}")
             self.say(f"could not show the new snapshot: {exc}", severity="error", timeout=10)

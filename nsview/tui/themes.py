@@ -35,8 +35,9 @@ from importlib import resources
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
+from nsview.errors import UsageError
 from nsview.model import NS_TYPES
 
 DEFAULT_THEME = "nsview-dark"
@@ -225,3 +226,20 @@ def load_themes(dirs: Iterable[Path] | None = None) -> ThemeSet:
     if DEFAULT_THEME in out.themes:
         out.themes = {DEFAULT_THEME: out.themes[DEFAULT_THEME]} | out.themes
     return out
+
+
+def resolve_theme(name: str | None, themes: ThemeSet) -> tuple[str, list[str]]:
+    """The theme to start with, and warnings to show (bad theme files, fallbacks)."""
+    warnings = list(themes.errors)
+    default = DEFAULT_THEME if DEFAULT_THEME in themes.themes else "textual-dark"
+    if DEFAULT_THEME not in themes.themes:
+        warnings.append(f"default theme {DEFAULT_THEME} unavailable; using textual-dark")
+    if name is None:
+        return default, warnings
+    if name in themes.themes or name in BUILTIN_THEMES:
+        return name, warnings
+    if name in themes.bad_names:
+        warnings.append(f"theme {name!r} could not be loaded (see above); using {default}")
+        return default, warnings
+    available = ", ".join(list(themes.themes) + sorted(BUILTIN_THEMES))
+    raise UsageError(f"unknown theme {name!r} (available: {available})")
