@@ -150,6 +150,8 @@ def test_relations_veth_peer_first_then_bridge(lk):
 def test_relations_process_goes_to_unshared_namespace_first(lk):
     rels = relations(lk, ("proc", 800), "processes")
     assert rels[0].ref == ("ns", "net", LAB_A_NET) and "not shared" in rels[0].text
+    # nothing unshared (no parent to compare with): its network first
+    assert relations(lk, ("proc", 1), "processes")[0].ref == ("ns", "net", HOST_NET)
     from_ns_view = relations(lk, ("proc", 800), "namespaces")
     assert from_ns_view[0].ref == ("proc", 800) and from_ns_view[0].view == "processes"
 

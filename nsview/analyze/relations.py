@@ -131,7 +131,9 @@ def _proc_relations(lk: Lookup, ref: Ref, view: str) -> list[Relation | None]:
     if view == "namespaces":  # a process row under a namespace: open it in the process tree
         out.append(Relation(f"{proc.pid} {proc.comm} in Processes", ref, "processes"))
     unshared = lk.unshared(proc)
-    order = unshared + [t for t in NS_TYPES if t not in unshared]
+    # The ones it does not share with its parent first; then its network (the usual question).
+    rest = [t for t in NS_TYPES if t not in unshared]
+    order = unshared + sorted(rest, key=lambda t: t != "net")
     for t in order:
         inode = proc.ns.get(t)
         ns = lk.namespace(t, inode)
