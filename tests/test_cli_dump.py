@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -121,6 +122,21 @@ def test_pid_that_does_not_exist_is_one_line():
         "nsview: no process 4194304 (it may have exited)"
     )
     assert result.stdout == ""
+
+
+@pytest.mark.privileged
+def test_output_to_a_device_or_fifo_writes_through(tmp_path):
+    """-o /dev/null must not rename a temporary file over the device node."""
+    before = os.stat("/dev/null")
+    nsview("dump", "--json", "--no-net", "-o", "/dev/null")
+    after = os.stat("/dev/null")
+    assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    nsview("dump", "--json", "--no-net", "-o", str(fifo))
+    assert json.loads(reader.communicate(timeout=60)[0])["schema_version"] == SCHEMA_VERSION
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 def test_unwritable_output_is_one_line(tmp_path):

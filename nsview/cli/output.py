@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import TextIO
@@ -14,22 +15,36 @@ from nsview.model import Snapshot
 
 @contextlib.contextmanager
 def open_output(path: str | None) -> Iterator[TextIO]:
-    """stdout, or ``path`` written atomically (a failed dump never leaves half a file)."""
+    """stdout, or ``path``.
+
+    A regular file (or a new one) is written to a temporary file beside it and
+    renamed into place, so a failed dump never leaves half a file; anything
+    else (``/dev/null``, a FIFO, a terminal) is written as it is — renaming over
+    a device node would replace it with a plain file.
+    """
     if path is None or path == "-":
         yield sys.stdout
         return
-    tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        f = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
+        is_special = not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        is_special = False
+    except OSError as exc:
+        raise NsviewError(f"cannot write {path}: {exc.strerror}") from None
+    target = path if is_special else f"{path}.tmp.{os.getpid()}"
+    try:
+        f = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise NsviewError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with f:
             yield f
-        os.replace(tmp, path)
+        if not is_special:
+            os.replace(target, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if not is_special:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
         raise
 
 
