@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+from nsview.collect.procfs import unescape_mountinfo
 from nsview.errors import NsviewError
 from nsview.lab import topology as topo
 
@@ -179,20 +180,8 @@ def mount_points() -> list[tuple[str, str]]:
             fields = left.split(" ")
             if len(fields) < 5:
                 continue
-            out.append((_unescape(fields[4]), right.split(" ", 1)[0]))
+            out.append((unescape_mountinfo(fields[4]), right.split(" ", 1)[0]))
     return out
-
-
-def _unescape(field: str) -> str:
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def cgroup2_root() -> str | None:
