@@ -192,3 +192,12 @@ def test_reader_leaving_early_is_not_an_error():
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_full_disk_is_one_line():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([nsview_bin(), "dump", "--json", "--no-net"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "nsview: No space left on device"
+    assert "Traceback" not in result.stderr

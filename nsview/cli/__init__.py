@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (head, less) went away; don't let Python complain on exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # The environment said no (disk full, read-only, EIO…) somewhere no command
+        # expected it: still one line. Bugs (other exceptions) keep their traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"nsview: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def _exit_now(status: int) -> None:
