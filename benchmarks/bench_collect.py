@@ -46,6 +46,7 @@ Everything it starts is killed on exit (also on Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -102,7 +103,7 @@ def install_copy(target: Path) -> list[str]:
 
 
 def start_groups(groups: int, per_group: int) -> list[subprocess.Popen]:
-    script = "for i in $(seq %d); do sleep 100000 & done; exec sleep 100000" % (per_group - 1)
+    script = f"for i in $(seq {per_group - 1}); do sleep 100000 & done; exec sleep 100000"
     procs = []
     for _ in range(groups):
         procs.append(
@@ -131,10 +132,8 @@ def wait_for_processes(procs: list[subprocess.Popen], per_group: int, timeout: f
 
 def stop_groups(procs: list[subprocess.Popen]) -> None:
     for p in procs:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for p in procs:
         p.wait()
 
