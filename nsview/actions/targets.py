@@ -16,20 +16,18 @@ from nsview.actions import commands
 from nsview.actions.names import NETNS_DIR, validate_netns_name
 from nsview.collect import nsfs, procfs
 from nsview.errors import NsviewError, UsageError
-from nsview.model import NS_TYPES
+from nsview.model import NS_TYPES, parse_ns_types
 
 # The order in which nsenter enters namespaces (user first, mnt late).
 NS_ORDER: tuple[str, ...] = commands.ORDER
 
 
 def parse_types(text: str) -> tuple[str, ...]:
-    """'net,uts' -> ('net', 'uts'); UsageError on empty or unknown names."""
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise UsageError("no namespace types given (e.g. --types net,uts)")
-    for name in names:
-        if name not in NS_TYPES:
-            raise UsageError(f"unknown namespace type {name!r} (choose from {','.join(NS_ORDER)})")
+    """'net,uts' -> ('net', 'uts') in nsenter's order; UsageError on empty or unknown names."""
+    try:
+        names = parse_ns_types(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return tuple(t for t in NS_ORDER if t in names)
 
 

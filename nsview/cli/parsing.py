@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from nsview.model import NS_TYPES
+from nsview.model import parse_ns_types
 
 
 def ns_types(text: str) -> tuple[str, ...]:
     """'net,pid' -> ('net', 'pid'); rejects unknown and empty names."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        raise argparse.ArgumentTypeError("expected namespace types such as net,pid")
-    unknown = [n for n in names if n not in NS_TYPES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown namespace type {unknown[0]!r} (choose from {','.join(NS_TYPES)})"
-        )
-    return names
+    try:
+        return parse_ns_types(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def pid(text: str) -> int:

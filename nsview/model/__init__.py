@@ -19,6 +19,7 @@ from nsview.model.core import (
     Process,
     Snapshot,
     ns_key,
+    parse_ns_types,
 )
 from nsview.model.serial import from_dict, paused_gc, to_dict
 
@@ -78,6 +79,7 @@ __all__ = [
     "VxlanInfo",
     "from_dict",
     "ns_key",
+    "parse_ns_types",
     "paused_gc",
     "snapshot_from_json",
     "snapshot_to_json",

@@ -16,6 +16,21 @@ HIERARCHICAL_TYPES: frozenset[str] = frozenset({"pid", "user"})
 SCHEMA_VERSION = 1
 
 
+def parse_ns_types(text: str) -> tuple[str, ...]:
+    """'net, pid' -> ('net', 'pid'), in the order given, without repeats.
+
+    ValueError (a one-line message) for an empty list or an unknown name; the
+    CLI's option parsers and the actions share this one definition.
+    """
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise ValueError("no namespace types given (e.g. net,uts)")
+    for name in names:
+        if name not in NS_TYPES:
+            raise ValueError(f"unknown namespace type {name!r} (choose from {','.join(NS_TYPES)})")
+    return names
+
+
 @dataclass(slots=True)
 class Holder:
     """Something that keeps a namespace alive.
