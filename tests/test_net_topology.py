@@ -22,6 +22,7 @@ import uuid
 import pytest
 
 from nsview.collect import CollectOptions, collect_snapshot
+from nsview.collect.namespaces import NamespaceTable
 from nsview.model import snapshot_from_json, snapshot_to_json
 
 from .conftest import nsview_bin, run
@@ -444,7 +445,7 @@ def test_missing_tool_reported_once_and_only_where_needed(topo, monkeypatch):
     diags = Diagnostics()
     a = _inode_of(topo["a"])
     # Only nsvt-a: other people's namespaces on this host may need other tools.
-    network.collect_network(snap, network.openers_from_snapshot(snap), diags, only=frozenset({a}))
+    network.collect_network(snap, NamespaceTable.from_snapshot(snap), diags, only=frozenset({a}))
     missing = [d for d in diags.items() if d.kind == "missing"]
     reasons = sorted(d.reason for d in missing)
     # nsvt-a needs the legacy IPv4 tool and nft; nothing here needs ip6tables-legacy-save.
@@ -469,7 +470,7 @@ def test_native_nft_table_under_iptables_name_is_read_with_nft(netns_factory):
     snap = collect_snapshot(CollectOptions(net=False))
     inode = _inode_of(name)
     network.collect_network(
-        snap, network.openers_from_snapshot(snap), Diagnostics(), only=frozenset({inode})
+        snap, NamespaceTable.from_snapshot(snap), Diagnostics(), only=frozenset({inode})
     )
     net = snap.namespace("net", inode).net
     assert [(t.backend, t.family, t.table) for t in net.nat] == [("nftables", "ip", "nat")]
@@ -497,7 +498,7 @@ def test_without_iptables_nft_save_its_table_is_read_through_nft(topo, monkeypat
     snap = collect_snapshot(CollectOptions(net=False))
     diags = Diagnostics()
     a = _inode_of(topo["a"])
-    network.collect_network(snap, network.openers_from_snapshot(snap), diags, only=frozenset({a}))
+    network.collect_network(snap, NamespaceTable.from_snapshot(snap), diags, only=frozenset({a}))
     assert any(d.kind == "missing" and "iptables-nft-save" in d.reason for d in diags.items())
     tables = {(t.backend, t.family, t.table): t for t in snap.namespace("net", a).net.nat}
     ipt = tables[("iptables-nft", "ipv4", "nat")]

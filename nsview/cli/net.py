@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     from nsview.cli.output import report_diagnostics
     from nsview.collect import CollectOptions, collect_snapshot
-    from nsview.collect.namespaces import Diagnostics
-    from nsview.collect.network import collect_network, openers_from_snapshot
+    from nsview.collect.namespaces import Diagnostics, NamespaceTable
+    from nsview.collect.network import collect_network
     from nsview.model import Holder, Namespace
 
     inode, path = _resolve_target(args.target, args.proc)
@@ -45,18 +45,16 @@ def run(args: argparse.Namespace) -> int:
     if inode is None:
         inode, path = _resolve_known_name(args.target, snapshot)
     ns = snapshot.namespace("net", inode)
-    openers = openers_from_snapshot(snapshot, args.proc)
     if ns is None:
         # Held by nothing the walk saw (a bind mount in another mount namespace, say):
         # the path the user gave is the way in.
         ns = Namespace(type="net", inode=inode, holders=[Holder("bind_mount", path=path)])
         snapshot.namespaces.append(ns)
-    if path is not None:
-        openers.openers.setdefault(("net", inode), []).insert(0, path)
     diags = Diagnostics()
     diags.extend(snapshot.diagnostics)
     walk_blind_spots = len(snapshot.diagnostics)
-    collect_network(snapshot, openers, diags, only=frozenset({inode}))
+    table = NamespaceTable.from_snapshot(snapshot, args.proc)
+    collect_network(snapshot, table, diags, only=frozenset({inode}))
     snapshot.diagnostics = diags.items()
     # What the process walk could not see (PID 1's links, say) is dump's story;
     # here only what stood between us and this netns's network is worth a line.

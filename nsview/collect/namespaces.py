@@ -9,7 +9,7 @@ from functools import partial
 from nsview.collect import nsfs, procfs
 from nsview.collect.procfs import Denied, Gone
 from nsview.collect.split import split_map
-from nsview.model import HIERARCHICAL_TYPES, Diagnostic, Holder, Namespace, Process
+from nsview.model import HIERARCHICAL_TYPES, Diagnostic, Holder, Namespace, Process, Snapshot
 
 Key = tuple[str, int]
 
@@ -55,10 +55,13 @@ class NamespaceTable:
             ns = self.by_key[key] = Namespace(type=ns_type, inode=inode)
         return ns
 
-    @property
-    def openers(self) -> dict[Key, list[str]]:
-        """(type, inode) -> paths that open the namespace, derived from its holders."""
-        return {key: self.opener_paths(ns) for key, ns in self.by_key.items()}
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot, proc: str = "/proc") -> NamespaceTable:
+        """A table over a snapshot's namespaces, for entering some of them later
+        (``nsview net`` collects without ``net`` first)."""
+        table = cls(proc)
+        table.by_key = {(ns.type, ns.inode): ns for ns in snapshot.namespaces}
+        return table
 
     def opener_paths(self, ns: Namespace) -> list[str]:
         paths = []
@@ -83,7 +86,8 @@ def holder_path(proc: str, ns_type: str, holder: Holder) -> str | None:
     if holder.kind == "fd":
         return f"{proc}/{pid}/fd/{holder.fd}"
     if holder.kind == "bind_mount" and holder.path:
-        return f"{proc}/{pid}/root{holder.path}"
+        # Through a process's root: the mount may be in another mount namespace.
+        return holder.path if pid is None else f"{proc}/{pid}/root{holder.path}"
     return None
 
 

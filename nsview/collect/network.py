@@ -24,6 +24,7 @@ from nsview.collect.links import (
     read_rules,
     set_lower,
 )
+from nsview.collect.namespaces import Diagnostics, NamespaceTable
 from nsview.collect.nat import NatTools, read_nat
 from nsview.collect.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
 from nsview.collect.rtnl import Rtnl
@@ -67,18 +68,18 @@ class _Context:
 
 def collect_network(
     snapshot: Snapshot,
-    table,
-    diags,
+    table: NamespaceTable,
+    diags: Diagnostics,
     only: frozenset[int] | None = None,
     workers: int = WORKERS,
 ) -> None:
     """Set ``ns.net`` on every network namespace of ``snapshot`` (or those in ``only``).
 
-    ``table.openers[("net", inode)]`` lists the paths that open each one.
+    ``table.opener_paths(ns)`` lists the paths that open each one.
     Namespaces outside ``only`` that hold the peers of the selected ones are
     read too (links only), so peers get names; their ``net`` stays unset.
     """
-    openers = {inode: paths for (t, inode), paths in table.openers.items() if t == "net"}
+    openers = {ns.inode: table.opener_paths(ns) for ns in snapshot.namespaces if ns.type == "net"}
     net_inodes = [ns.inode for ns in snapshot.namespaces if ns.type == "net"]
     wanted = [i for i in net_inodes if only is None or i in only]
     _raise_fd_limit(len(net_inodes) * 2 + 64)
@@ -273,41 +274,6 @@ def read_sysctls(interfaces: list[Interface]) -> dict[str, str]:
                 out[name] = f.read().strip()
         except OSError:
             continue  # IPv6 disabled, interface gone: absent rather than guessed
-    return out
-
-
-class Openers:
-    """The part of the collector's NamespaceTable that collect_network needs."""
-
-    def __init__(self) -> None:
-        self.openers: dict[tuple[str, int], list[str]] = {}
-
-
-def openers_from_snapshot(snapshot: Snapshot, proc: str = "/proc") -> Openers:
-    """Paths that open each netns, rebuilt from a snapshot's holders.
-
-    For callers that collected without ``net`` and enter a few namespaces later
-    (``nsview net``): the same paths the collector would have used.
-    """
-    out = Openers()
-    for ns in snapshot.namespaces:
-        if ns.type != "net":
-            continue
-        paths = out.openers.setdefault(("net", ns.inode), [])
-        for h in ns.holders:
-            if h.kind == "process" and h.pid is not None:
-                paths.append(f"{proc}/{h.pid}/ns/net")
-            elif h.kind == "thread" and h.pid is not None and h.tid is not None:
-                paths.append(f"{proc}/{h.pid}/task/{h.tid}/ns/net")
-            elif h.kind == "fd" and h.pid is not None and h.fd is not None:
-                paths.append(f"{proc}/{h.pid}/fd/{h.fd}")
-            elif h.kind == "bind_mount" and h.path:
-                # Through the mounting process's root: the mount may be in another mount ns.
-                if h.pid is not None:
-                    paths.append(f"{proc}/{h.pid}/root{h.path}")
-                paths.append(h.path)
-            if len(paths) >= 4:
-                break
     return out
 
 
