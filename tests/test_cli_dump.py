@@ -133,9 +133,14 @@ def test_output_to_a_device_or_fifo_writes_through(tmp_path):
     assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    received = tmp_path / "received.json"
+    # cat writes to a file, not a pipe nobody reads yet: a big host's dump
+    # would fill that pipe and block the dump writing into the FIFO.
+    with open(received, "wb") as sink:
+        reader = subprocess.Popen(["cat", str(fifo)], stdout=sink)
     nsview("dump", "--json", "--no-net", "-o", str(fifo))
-    assert json.loads(reader.communicate(timeout=60)[0])["schema_version"] == SCHEMA_VERSION
+    reader.wait(timeout=60)
+    assert json.loads(received.read_text())["schema_version"] == SCHEMA_VERSION
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 

@@ -241,49 +241,6 @@ def test_finds_everything_lsns_finds(proc_factory, netns_factory):
     assert not missed
 
 
-def test_split_map_reads_half_in_a_forked_child_and_keeps_order():
-    from nsview.collect.split import split_map
-
-    items = list(range(1000))
-    out = split_map(lambda chunk: [(os.getpid(), i) for i in chunk], items)
-    assert [i for _pid, i in out] == items
-    readers = {pid for pid, _i in out}
-    assert len(readers) == 2 and os.getpid() in readers
-
-
-def test_split_walk_matches_inline_walk(proc_factory):
-    """The forked two-process walk reads the same namespaces as one process reading all."""
-    from nsview.collect import procfs
-    from nsview.collect.split import split_map
-
-    for _ in range(3):
-        proc_factory(["unshare", "--net", "sleep", "600"])
-    pids = procfs.list_pids("/proc") * 3  # enough items to fork
-    assert len(pids) >= 200
-
-    def namespaces(tuples):
-        return [(r[0], r[10]) for r in tuples]  # pid, type -> inode
-
-    inline = namespaces(procfs.read_task_tuples("/proc", pids))
-    split = namespaces(split_map(lambda items: procfs.read_task_tuples("/proc", items), pids))
-    assert len(split) == len(inline)
-    same = sum(a == b for a, b in zip(inline, split, strict=True))
-    assert same >= len(inline) - 6  # a process may exit between the two walks
-
-
-def test_split_falls_back_when_the_child_dies():
-    from nsview.collect.split import split_map
-
-    parent = os.getpid()
-
-    def work(items):
-        if os.getpid() != parent:
-            os._exit(3)  # the forked child dies without answering
-        return [i * 2 for i in items]
-
-    assert split_map(work, list(range(500))) == [i * 2 for i in range(500)]
-
-
 def test_fd_links_read_by_count_match_the_listing(proc_factory):
     """Reading fds 0..n-1 by the fd directory's size gives what listing gives, gaps included."""
     from nsview.collect import procfs

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nsview.cli import build_parser
+from nsview.cli.parser import build_parser
 from tests.conftest import REPO, nsview_bin, run
 from tests.tui_data import FIXTURE
 

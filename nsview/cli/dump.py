@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)  # tests point it elsewhere
-    p.set_defaults(handler=run, exit_when_done=True)  # see nsview.cli._exit_now
+    p.set_defaults(handler=run, exit_when_done=True)  # see cli.parser._exit_now
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
 
     pids = tuple(args.pids) if args.pids else None
     want_net = not args.no_net and (args.types is None or "net" in args.types)
-    snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=want_net, net_pids=pids))
+    # The walk main() began reads /proc; a test's --proc gets its own.
+    early_walk = args.early_walk if args.proc == "/proc" else None
+    options = CollectOptions(args.proc, net=want_net, net_pids=pids, started_walk=early_walk)
+    snapshot = collect_snapshot(options)
     report_diagnostics(snapshot)
     if pids is not None:
         seen = {p.pid for p in snapshot.processes}

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from functools import partial
 
 from nsview.collect import nsfs, procfs
-from nsview.collect.procfs import Denied, Gone
-from nsview.collect.split import split_map
+from nsview.collect.parallel import SharedWalk
+from nsview.collect.procfs import Denied, Gone, TaskRecord
 from nsview.model import HIERARCHICAL_TYPES, Diagnostic, Holder, Namespace, Process, Snapshot
 
 Key = tuple[str, int]
@@ -92,21 +91,20 @@ def holder_path(proc: str, ns_type: str, holder: Holder) -> str | None:
 
 
 def walk_processes(
-    proc: str, table: NamespaceTable, diags: Diagnostics
-) -> tuple[list[Process], dict[int, list[int]], list[procfs.TaskRecord]]:
-    """Read every process and its threads.
+    proc: str, table: NamespaceTable, diags: Diagnostics, started: SharedWalk | None = None
+) -> tuple[list[Process], dict[int, list[int]], list[TaskRecord]]:
+    """Read every process and its threads (``started``: a walk already begun).
 
     Returns the processes, mnt-ns inode -> pids in it (to read mountinfo once
     per mount namespace), and the raw records (their fds are resolved later,
     once the nsfs mount points are known).
     """
     try:
-        pids = procfs.list_pids(proc)
+        walk = started or procfs.start_task_walk(proc)
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
         return [], {}, []
-    read = partial(procfs.read_task_tuples, proc)
-    records = [procfs.TaskRecord(*values) for values in split_map(read, pids)]
+    records = [TaskRecord(*values) for values in walk.finish()]
     processes: list[Process] = []
     mnt_reps: dict[int, list[int]] = {}
     by_key = table.by_key
@@ -118,7 +116,7 @@ def walk_processes(
         if record.error:
             diags.add("denied", "process", record.error.removeprefix("denied: "), pid)
             continue
-        processes.append(record.to_process())
+        processes.append(_process(record))
         if record.ns is None:
             diags.add("denied", "namespaces", record.ns_error or "", pid)
             continue
@@ -142,9 +140,25 @@ def walk_processes(
     return processes, mnt_reps, records
 
 
+def _process(record: TaskRecord) -> Process:
+    return Process(
+        pid=record.pid,
+        ppid=record.ppid,
+        comm=record.comm,
+        cmdline=record.cmdline or [],
+        uid=record.uid,
+        nspid=record.nspid or [record.pid],
+        cgroup=record.cgroup,
+        ns=record.ns or {},
+        ns_for_children=record.ns_for_children or {},
+        threads=record.threads,
+        kthread=record.kthread,
+    )
+
+
 def walk_fds(
     proc: str,
-    records: list[procfs.TaskRecord],
+    records: list[TaskRecord],
     table: NamespaceTable,
     diags: Diagnostics,
     nsfs_paths: frozenset[str],

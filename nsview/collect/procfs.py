@@ -2,19 +2,19 @@
 
 Every read may race with an exiting process or be denied; each helper either
 returns what it read or raises :class:`Gone` / :class:`Denied`, which the walk
-turns into diagnostics. Nothing here imports anything heavier than ``os``.
+turns into diagnostics. Nothing here imports anything heavier than ``os`` (not
+even the model or ``dataclasses``): ``nsview dump`` forks its /proc reader
+before the rest of nsview has loaded (see collect.parallel).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import functools
 import operator
 import os
-from dataclasses import dataclass
 
-from nsview.model import NS_TYPES, Process
+from nsview.collect.parallel import SharedWalk
+from nsview.nstypes import NS_TYPES
 
 # Entries under /proc/PID/ns that are not namespaces of the task itself.
 FOR_CHILDREN = {"pid_for_children": "pid", "time_for_children": "time"}
@@ -123,6 +123,14 @@ def _read_text(path: str, until_eof: bool = False) -> str:
 _READ_SIZE = 65536
 
 
+def _read_if_allowed(path: str) -> str | None:
+    """The text, or None where the kernel denies it (a vanished process raises Gone)."""
+    try:
+        return _read_text(path)
+    except Denied:
+        return None
+
+
 _STATUS_FIELDS = ("Name", "PPid", "Uid", "NSpid", "Threads", "Kthread")
 # (field, what precedes its value): Name is the first line, the others follow a newline.
 _STATUS_NEEDLES = tuple(
@@ -143,74 +151,123 @@ def _status_fields(text: str) -> dict[str, str]:
     return fields
 
 
-@dataclass(slots=True)
 class TaskRecord:
     """Everything read about one process, in plain values (it may cross a pipe).
 
     ``error`` is set ("gone" or "denied: …") when not even the status was readable.
     """
 
-    pid: int
-    error: str | None = None
-    comm: str = ""
-    ppid: int | None = None
-    uid: int | None = None
-    nspid: list[int] | None = None
-    threads: int = 1
-    kthread: bool = False
-    cmdline: list[str] | None = None
-    cgroup: str | None = None
-    ns: dict[str, int] | None = None  # None: the links were denied (ns_error says why)
-    ns_error: str | None = None
-    ns_for_children: dict[str, int] | None = None
-    thread_ns: list[tuple[int, dict[str, int]]] | None = None  # tids whose ns differ
-    thread_error: str | None = None
-    fd_refs: list[tuple[int, str, int]] | None = None  # (fd, type, inode)
-    fd_paths: list[tuple[int, str]] | None = None  # (fd, link) that may be nsfs mounts
-    fd_error: str | None = None
+    # In the order of __init__'s parameters: as_tuple() and TaskRecord(*values) agree.
+    FIELDS = (
+        "pid",
+        "error",
+        "comm",
+        "ppid",
+        "uid",
+        "nspid",
+        "threads",
+        "kthread",
+        "cmdline",
+        "cgroup",
+        "ns",  # type -> inode; None: the links were denied (ns_error says why)
+        "ns_error",
+        "ns_for_children",
+        "thread_ns",  # [(tid, {type: inode})] for threads whose ns differ
+        "thread_error",
+        "fd_refs",  # [(fd, type, inode)]
+        "fd_paths",  # [(fd, link)] that may be nsfs mounts
+        "fd_error",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        pid: int,
+        error: str | None = None,
+        comm: str = "",
+        ppid: int | None = None,
+        uid: int | None = None,
+        nspid: list[int] | None = None,
+        threads: int = 1,
+        kthread: bool = False,
+        cmdline: list[str] | None = None,
+        cgroup: str | None = None,
+        ns: dict[str, int] | None = None,
+        ns_error: str | None = None,
+        ns_for_children: dict[str, int] | None = None,
+        thread_ns: list[tuple[int, dict[str, int]]] | None = None,
+        thread_error: str | None = None,
+        fd_refs: list[tuple[int, str, int]] | None = None,
+        fd_paths: list[tuple[int, str]] | None = None,
+        fd_error: str | None = None,
+    ) -> None:
+        self.pid = pid
+        self.error = error
+        self.comm = comm
+        self.ppid = ppid
+        self.uid = uid
+        self.nspid = nspid
+        self.threads = threads
+        self.kthread = kthread
+        self.cmdline = cmdline
+        self.cgroup = cgroup
+        self.ns = ns
+        self.ns_error = ns_error
+        self.ns_for_children = ns_for_children
+        self.thread_ns = thread_ns
+        self.thread_error = thread_error
+        self.fd_refs = fd_refs
+        self.fd_paths = fd_paths
+        self.fd_error = fd_error
 
     def as_tuple(self) -> tuple:
+        """The fields in order: ``TaskRecord(*record.as_tuple())`` rebuilds it."""
         return _record_fields(self)
 
-    def to_process(self) -> Process:
-        return Process(
-            pid=self.pid,
-            ppid=self.ppid,
-            comm=self.comm,
-            cmdline=self.cmdline or [],
-            uid=self.uid,
-            nspid=self.nspid or [self.pid],
-            cgroup=self.cgroup,
-            ns=self.ns or {},
-            ns_for_children=self.ns_for_children or {},
-            threads=self.threads,
-            kthread=self.kthread,
-        )
+
+_record_fields = operator.attrgetter(*TaskRecord.FIELDS)
 
 
-_record_fields = operator.attrgetter(*TaskRecord.__slots__)
+class TaskReader:
+    """Reads processes one pid at a time (see collect.parallel), into tuples
+    for :class:`TaskRecord`. A vanished or denied process yields a record saying so.
+
+    Kernel threads never leave the initial namespaces: after the first one,
+    the others reuse its links.
+    """
+
+    def __init__(self, proc: str) -> None:
+        self.proc = proc
+        self._kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
+
+    def __call__(self, pid: int) -> tuple:
+        return self.read(pid).as_tuple()
+
+    def read(self, pid: int) -> TaskRecord:
+        try:
+            record = read_task(self.proc, pid, self._kthread_ns)
+        except Gone:
+            return TaskRecord(pid, error="gone")
+        except Denied as exc:
+            return TaskRecord(pid, error=f"denied: {exc}")
+        if record.kthread and record.ns and self._kthread_ns is None:
+            self._kthread_ns = record.ns, record.ns_for_children or {}
+        return record
 
 
-def read_task_tuples(proc: str, pids: list[int]) -> list[tuple]:
-    """:func:`read_tasks` as plain tuples, to cross a pipe (see collect.split)."""
-    return [record.as_tuple() for record in read_tasks(proc, pids)]
+def start_task_walk(proc: str) -> SharedWalk:
+    """Begin reading every process of ``proc``: a forked helper starts at once
+    (see collect.parallel); ``.finish()`` gives TaskRecord tuples in pid order.
+
+    Raises OSError when ``proc`` cannot be listed.
+    """
+    return SharedWalk(TaskReader(proc), list_pids(proc)).start()
 
 
 def read_tasks(proc: str, pids: list[int]) -> list[TaskRecord]:
-    """Read each pid in turn; a vanished or denied one yields a record saying so."""
-    records = []
-    kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
-    for pid in pids:
-        try:
-            record = read_task(proc, pid, kthread_ns)
-        except Gone:
-            record = TaskRecord(pid, error="gone")
-        except Denied as exc:
-            record = TaskRecord(pid, error=f"denied: {exc}")
-        if record.kthread and record.ns and kthread_ns is None:
-            kthread_ns = record.ns, record.ns_for_children or {}
-        records.append(record)
-    return records
+    """Read each pid in turn, in this process."""
+    reader = TaskReader(proc)
+    return [reader.read(pid) for pid in pids]
 
 
 def read_task(
@@ -229,13 +286,9 @@ def read_task(
     kthread = status.get("Kthread") == "1" or (
         "Kthread" not in status and (pid == 2 or ppid == "2")
     )
-    cmdline_raw = ""
-    if not kthread:
-        with contextlib.suppress(Denied):
-            cmdline_raw = _read_text(f"{base}/cmdline")
-    cgroup = None
-    with contextlib.suppress(Denied):
-        cgroup = parse_cgroup(_read_text(f"{base}/cgroup"))
+    cmdline_raw = None if kthread else _read_if_allowed(f"{base}/cmdline")
+    cgroup_text = _read_if_allowed(f"{base}/cgroup")
+    cgroup = None if cgroup_text is None else parse_cgroup(cgroup_text)
     uid_field = status.get("Uid", "").split()
     nspid = status.get("NSpid", "").split()
     threads = int(status.get("Threads") or 1)
@@ -378,23 +431,31 @@ def read_fd_links(proc: str, pid: int) -> list[tuple[int, str]]:
     return sorted(links.items())
 
 
-@functools.cache
 def _fd_dir_counts(proc: str) -> bool:
     """True when ``proc`` is the procfs of /proc (a test's fake tree is not)."""
-    try:
-        return os.stat(proc).st_dev == os.stat("/proc/self").st_dev
-    except OSError:
-        return False
+    counts = _FD_DIR_COUNTS.get(proc)
+    if counts is None:
+        try:
+            counts = os.stat(proc).st_dev == os.stat("/proc/self").st_dev
+        except OSError:
+            counts = False
+        _FD_DIR_COUNTS[proc] = counts
+    return counts
 
 
-@dataclass(slots=True)
+_FD_DIR_COUNTS: dict[str, bool] = {}
+
+
 class NsfsMount:
     """A bind mount of an nsfs file, as one mount namespace sees it."""
 
-    ns_type: str
-    inode: int
-    mountpoint: str
-    pid: int  # a process in the mount namespace that sees it
+    __slots__ = ("inode", "mountpoint", "ns_type", "pid")
+
+    def __init__(self, ns_type: str, inode: int, mountpoint: str, pid: int) -> None:
+        self.ns_type = ns_type
+        self.inode = inode
+        self.mountpoint = mountpoint
+        self.pid = pid  # a process in the mount namespace that sees it
 
 
 def unescape_mountinfo(field_text: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from nsview.nstypes import NS_TYPES
+
 if TYPE_CHECKING:  # imported lazily: `dump --no-net` never needs the network model
     from nsview.model.net import NetState
 
-# The eight namespace types, in the order /proc/PID/ns lists them.
-NS_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 # Types whose namespaces form a parent/child tree (NS_GET_PARENT).
 HIERARCHICAL_TYPES: frozenset[str] = frozenset({"pid", "user"})
 

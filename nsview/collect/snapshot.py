@@ -1,0 +1,69 @@
+"""One whole collection: every namespace, process and holder, and the network."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from nsview import __version__
+from nsview.collect.namespaces import (
+    Diagnostics,
+    NamespaceTable,
+    resolve_relations,
+    walk_fds,
+    walk_mounts,
+    walk_processes,
+)
+from nsview.collect.parallel import SharedWalk
+from nsview.model import Host, Snapshot, paused_gc
+
+
+@dataclass(slots=True)
+class CollectOptions:
+    proc: str = "/proc"
+    net: bool = True  # enter every netns and read its interfaces, routes, NAT
+    net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
+    # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
+    started_walk: SharedWalk | None = None
+
+
+def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
+    options = options or CollectOptions()
+    proc = options.proc
+    diags = Diagnostics()
+    table = NamespaceTable(proc)
+    with paused_gc():  # tens of thousands of acyclic objects: nothing for it to find
+        processes, mnt_reps, records = walk_processes(proc, table, diags, options.started_walk)
+        nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
+        walk_fds(proc, records, table, diags, nsfs_paths)
+        resolve_relations(table, diags)
+        namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
+        for ns in namespaces:
+            ns.pids.sort()
+    snapshot = Snapshot(
+        collected_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        host=_host(),
+        namespaces=namespaces,
+        processes=processes,
+    )
+    if options.net:
+        from nsview.collect.network import collect_network  # pyroute2 only when needed
+
+        only = None
+        if options.net_pids is not None:
+            wanted = set(options.net_pids)
+            only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
+        collect_network(snapshot, table, diags, only=only)
+    snapshot.diagnostics = diags.items()
+    return snapshot
+
+
+def _host() -> Host:
+    uname = os.uname()
+    return Host(
+        hostname=uname.nodename,
+        kernel=uname.release,
+        collector_uid=os.geteuid(),
+        nsview_version=__version__,
+    )
