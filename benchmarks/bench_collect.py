@@ -73,6 +73,56 @@ if __name__ == '__main__':
 """
 
 
+# --floor: only the system calls nsview's walk makes for each process (status,
+# cmdline, cgroup, the 8 namespace links and pid/time_for_children, the fd
+# count and each fd link), with no parsing, model, merge or JSON, in a bare
+# interpreter (-S: no site). argv[1] = "2" splits the pids over two processes
+# as nsview does. What it takes is the least any Python collector reporting
+# these fields can take here.
+READS_ONLY = r"""
+import os, sys
+LINKS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts",
+         "pid_for_children", "time_for_children")
+def read(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.read(fd, 65536)
+    except OSError:
+        pass
+    os.close(fd)
+def walk(pids):
+    for pid in pids:
+        base = "/proc/" + pid
+        read(base + "/status")
+        read(base + "/cmdline")
+        read(base + "/cgroup")
+        for name in LINKS:
+            try:
+                os.readlink(base + "/ns/" + name)
+            except OSError:
+                pass
+        try:
+            for fd in range(os.stat(base + "/fd").st_size):
+                os.readlink(base + "/fd/" + str(fd))
+        except OSError:
+            pass
+pids = [name for name in os.listdir("/proc") if name.isdigit()]
+if sys.argv[1] == "2":
+    half = len(pids) // 2
+    child = os.fork()
+    if child == 0:
+        walk(pids[half:])
+        os._exit(0)
+    walk(pids[:half])
+    os.waitpid(child, 0)
+else:
+    walk(pids)
+"""
+
+
 def editable_command() -> list[str]:
     exe = Path(sys.executable).parent / "nsview"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "nsview"]
@@ -185,6 +235,12 @@ def main() -> int:
     parser.add_argument(
         "--syscalls", action="store_true", help="also count each tool's system calls (strace)"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time only the /proc reads nsview makes, in a bare interpreter (1 and 2 "
+        "processes): the least a Python collector of these fields can take",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root: the benchmark creates namespaces", file=sys.stderr)
@@ -205,6 +261,10 @@ def main() -> int:
     version = [*exe, "--version"]
     lsns = ["lsns", "-J"]
     commands = {"nsview": nsview, "lsns": lsns, "start": version}
+    if args.floor:
+        reads_only = [sys.executable, "-S", "-c", READS_ONLY]
+        commands["reads1"] = [*reads_only, "1"]
+        commands["reads2"] = [*reads_only, "2"]
     if args.rt:
         commands = {name: ["chrt", "-f", "10", *argv] for name, argv in commands.items()}
     syscalls: dict[str, int | None] = {}
@@ -220,7 +280,7 @@ def main() -> int:
         for i in range(args.rounds):
             # Alternate who goes first: the machine's load drifts within a round too.
             order = ["nsview", "lsns"] if i % 2 == 0 else ["lsns", "nsview"]
-            for name in [*order, "start"]:
+            for name in [*order, *(name for name in commands if name not in order)]:
                 seconds, cpu_seconds, outputs[name] = time_command(commands[name])
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
@@ -241,11 +301,16 @@ def main() -> int:
           f" {args.rounds} rounds")
     kind = "editable dev install" if args.editable else "a copy installed as `pip install .` does"
     print(f"nsview: {kind}, byte-compiled{'; both under SCHED_FIFO' if args.rt else ''}")
-    rows = (
+    rows = [
         ("nsview dump --json --no-net", "nsview", f"  namespaces {nsview_found}"),
         ("lsns -J", "lsns", f"  namespaces {lsns_found}"),
         ("nsview --version (start-up)", "start", ""),
-    )
+    ]
+    if args.floor:
+        for processes_used in (1, 2):
+            name = f"reads{processes_used}"
+            label = f"reads only, {processes_used} process{'es' if processes_used > 1 else ''}"
+            rows.append((label, name, f"  ({med[name] / med['lsns']:.2f} of lsns)"))
     for label, name, extra in rows:
         if syscalls.get(name):
             extra += f"  syscalls {syscalls[name]}"

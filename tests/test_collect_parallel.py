@@ -124,7 +124,8 @@ def test_dump_as_a_program_starts_its_walk_before_loading_the_rest():
         from nsview.collect import parallel
         start = parallel.SharedWalk.start
         def spy(self):
-            heavy = [m for m in ("argparse", "dataclasses", "nsview.model") if m in sys.modules]
+            heavy = ("argparse", "typing", "dataclasses", "nsview.model")
+            heavy = [name for name in heavy if name in sys.modules]
             print(f"walk started; loaded before it: {heavy}", file=sys.stderr)
             return start(self)
         parallel.SharedWalk.start = spy

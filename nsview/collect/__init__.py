@@ -7,12 +7,7 @@ The package itself imports nothing, so that ``nsview dump`` can start its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-__all__ = ["CollectOptions", "collect_snapshot"]
-
-if TYPE_CHECKING:
-    from nsview.collect.snapshot import CollectOptions, collect_snapshot
+__all__ = ["CollectOptions", "collect_snapshot"]  # from nsview.collect.snapshot, on first use
 
 
 def __getattr__(name: str):
