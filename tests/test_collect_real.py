@@ -165,6 +165,27 @@ def test_nested_user_and_pid_namespaces(proc_factory):
     assert outer_pid.owner == outer_user.inode
 
 
+def test_owner_held_by_nothing_but_its_child_namespace(proc_factory):
+    """A user namespace whose last process left is still found, as the owner of
+    the user namespace its child lives in (the walk cannot see it; the
+    relations pass adopts it through the ioctl)."""
+    p = proc_factory(["unshare", "--user", "--map-root-user", "sh", "-c",
+                      "unshare --user --map-root-user sleep 600 & echo $!"],
+                     stdout=subprocess.PIPE, text=True)
+    sleeper = int(p.stdout.readline())
+    p.wait()  # the outer namespace's only process is gone; the sleeper is orphaned
+    try:
+        snap = snapshot()
+        proc = next(x for x in snap.processes if x.pid == sleeper)
+        inner = find(snap, "user", proc.ns["user"])
+        outer = find(snap, "user", inner.owner)
+        assert outer.pids == [] and outer.holders == []
+        assert outer.parent == ns_inode(os.getpid(), "user")
+        assert outer.owner_uid == 0 and outer.dev == inner.dev
+    finally:
+        os.kill(sleeper, 9)
+
+
 def test_thread_in_another_netns(proc_factory):
     p = proc_factory([sys.executable, "-c", textwrap.dedent("""
         import ctypes, os, threading, time

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from nsview.collect import nsfs, procfs
 from nsview.collect.parallel import SharedWalk
 from nsview.collect.procfs import Denied, Gone, TaskRecord
-from nsview.model import HIERARCHICAL_TYPES, Diagnostic, Holder, Namespace, Process, Snapshot
+from nsview.model import Diagnostic, Holder, Namespace, Process, Snapshot
 
 Key = tuple[str, int]
 
@@ -209,16 +209,7 @@ def walk_mounts(
     """
     seen: set[tuple[str, int, str]] = set()
     for mnt_inode, pids in mnt_reps.items():
-        mounts = None
-        for pid in pids:
-            try:
-                mounts = procfs.read_nsfs_mounts(proc, pid)
-                break
-            except Gone:
-                continue
-            except Denied as exc:
-                diags.add("denied", "mountinfo", str(exc), pid)
-                continue
+        mounts = _read_mounts(proc, pids, diags)
         if mounts is None:
             diags.add("error", "mountinfo", f"no readable process in mnt:[{mnt_inode}]")
             continue
@@ -235,6 +226,18 @@ def walk_mounts(
     return frozenset(path for _type, _inode, path in seen)
 
 
+def _read_mounts(proc: str, pids: list[int], diags: Diagnostics) -> list[procfs.NsfsMount] | None:
+    """The nsfs mounts seen by the first of ``pids`` (one mount namespace) that can be read."""
+    for pid in pids:
+        try:
+            return procfs.read_nsfs_mounts(proc, pid)
+        except Gone:
+            continue
+        except Denied as exc:
+            diags.add("denied", "mountinfo", str(exc), pid)
+    return None
+
+
 def resolve_relations(table: NamespaceTable, diags: Diagnostics) -> None:
     """Fill id, owner, parent and owner_uid with the nsfs ioctls.
 
@@ -249,21 +252,13 @@ def resolve_relations(table: NamespaceTable, diags: Diagnostics) -> None:
             if fd is None:
                 continue
         try:
-            st = os.fstat(fd)
-            ns.dev = st.st_dev
-            ns.id = nsfs.ns_id(fd)
-            if ns.type == "user":
-                ns.owner_uid = nsfs.owner_uid(fd)
-            owner_fd = nsfs.open_related(fd, nsfs.NS_GET_USERNS)
+            ns.dev, ns.id, ns.owner_uid, owner_fd, parent_fd = nsfs.describe(fd, ns.type)
             if owner_fd is not None:
                 ns.owner = _adopt(table, "user", owner_fd, pending)
-            if ns.type in HIERARCHICAL_TYPES:
-                if ns.type == "user":
-                    ns.parent = ns.owner
-                else:
-                    parent_fd = nsfs.open_related(fd, nsfs.NS_GET_PARENT)
-                    if parent_fd is not None:
-                        ns.parent = _adopt(table, ns.type, parent_fd, pending)
+            if ns.type == "user":
+                ns.parent = ns.owner
+            elif parent_fd is not None:
+                ns.parent = _adopt(table, ns.type, parent_fd, pending)
         except OSError as exc:
             diags.add("error", "nsfs ioctl", f"{ns.type}:[{ns.inode}]: {exc.strerror}")
         finally:

@@ -11,6 +11,8 @@ import fcntl
 import os
 import sys
 
+from nsview.nstypes import HIERARCHICAL_TYPES
+
 _NSIO = 0xB7
 NS_GET_USERNS = (_NSIO << 8) | 0x1
 NS_GET_PARENT = (_NSIO << 8) | 0x2
@@ -43,27 +45,13 @@ def ns_type(fd: int) -> str | None:
     return CLONE_FLAG_TYPES.get(flag)
 
 
-def related_ns(fd: int, request: int) -> tuple[int, int] | None:
-    """(inode, dev) of the user namespace (NS_GET_USERNS) or parent (NS_GET_PARENT).
-
-    None when there is none the caller may see: EPERM means the relative is
-    outside the caller's user namespace tree, ENOTTY that the type has no parent.
-    """
-    try:
-        rel_fd = fcntl.ioctl(fd, request)
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.ENOTTY, errno.EINVAL, errno.ENOENT):
-            return None
-        raise
-    try:
-        st = os.fstat(rel_fd)
-        return st.st_ino, st.st_dev
-    finally:
-        os.close(rel_fd)
-
-
 def open_related(fd: int, request: int) -> int | None:
-    """Like :func:`related_ns` but returns the new fd (caller closes it)."""
+    """An fd on the user namespace (NS_GET_USERNS) or parent (NS_GET_PARENT) of ``fd``.
+
+    The caller closes it. None when there is none the caller may see: EPERM
+    means the relative is outside the caller's user namespace tree, ENOTTY
+    that the type has no parent.
+    """
     try:
         return fcntl.ioctl(fd, request)
     except OSError as exc:
@@ -94,3 +82,26 @@ def ns_id(fd: int) -> int | None:
             _UNSUPPORTED.add(NS_GET_ID)
         return None
     return int.from_bytes(buf, sys.byteorder)
+
+
+def describe(fd: int, ns_type: str) -> tuple[int, int | None, int | None, int | None, int | None]:
+    """(dev, id, owner uid, owner fd, parent fd) of the ``ns_type`` namespace behind ``fd``.
+
+    owner fd: its owning user namespace; parent fd: its parent, for pid
+    namespaces (a user namespace's parent is its owner). Both are new fds the
+    caller closes, or None where the kernel shows none; owner uid is for user
+    namespaces only. OSError if an ioctl fails unexpectedly.
+    """
+    dev = os.fstat(fd).st_dev
+    uid = owner_uid(fd) if ns_type == "user" else None
+    nsid = ns_id(fd)
+    owner_fd = open_related(fd, NS_GET_USERNS)
+    parent_fd = None
+    if ns_type in HIERARCHICAL_TYPES and ns_type != "user":
+        try:
+            parent_fd = open_related(fd, NS_GET_PARENT)
+        except OSError:
+            if owner_fd is not None:
+                os.close(owner_fd)
+            raise
+    return dev, nsid, uid, owner_fd, parent_fd

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 
 from nsview.model.core import (
-    HIERARCHICAL_TYPES,
-    NS_TYPES,
     SCHEMA_VERSION,
     Diagnostic,
     Holder,
@@ -22,6 +20,7 @@ from nsview.model.core import (
     parse_ns_types,
 )
 from nsview.model.serial import from_dict, paused_gc, to_dict
+from nsview.nstypes import HIERARCHICAL_TYPES, NS_TYPES
 
 # The network model loads on first use (module __getattr__ below), which keeps
 # `nsview dump --no-net` from paying for it.

@@ -10,8 +10,6 @@ from nsview.nstypes import NS_TYPES
 if TYPE_CHECKING:  # imported lazily: `dump --no-net` never needs the network model
     from nsview.model.net import NetState
 
-# Types whose namespaces form a parent/child tree (NS_GET_PARENT).
-HIERARCHICAL_TYPES: frozenset[str] = frozenset({"pid", "user"})
 
 SCHEMA_VERSION = 1
 
