@@ -13,33 +13,42 @@ venv's console script instead (~20 ms slower to start). The machine is shared:
 --rt runs both tools under SCHED_FIFO (chrt) so other jobs disturb less, and
 --syscalls counts each tool's system calls once (strace -f -c).
 
-Where the time goes (this 2-vCPU VM, ~1,100 processes, ~475 namespaces; a
-/proc system call costs ~4-10 us here, and other jobs often hold a core):
-  lsns -J      ~64k system calls (a stat, open, ioctl, close per namespace link
-               of every process): ~270-300 ms, nearly all of it in the kernel.
-  nsview dump  ~30k system calls, ~23 per process: status, cmdline and cgroup
+Where the time goes (this 2-vCPU VM, ~1,070 processes, 408 namespaces; a
+/proc system call costs ~4-10 us and a page fault ~2.4 us here, and other
+jobs often hold a core; medians of quiet runs):
+  lsns -J      ~63k system calls (a stat, open, ioctl, close per namespace link
+               of every process): ~260-290 ms, nearly all of it in the kernel.
+  nsview dump  ~28k system calls, ~23 per process: status, cmdline and cgroup
                (open/read/close each), 8 namespace links + pid/time_for_children
                (10 readlinks), the fd count (Linux 6.2+) and one readlink per
-               fd. ~100 ms of kernel time, split over both cores by one fork.
-               Serial around it: interpreter start ~15 ms; imports and argparse
-               ~40-50 ms (argparse+re+gettext, dataclasses+inspect, typing,
-               json; `nsview --version` below); the walk's Python ~25 ms CPU
-               (halved by the fork); merge ~7 ms; mountinfo once per mount
-               namespace ~9 ms (115 of them); nsfs ioctls ~10 ms; JSON ~20-35 ms
-               (~840 KB, cold allocator).
-  Floor of this design: 15 + 45 + (100 + 25) / 2 + 7 + 9 + 10 + 20 ~ 170 ms,
-  about 0.6 of lsns with both cores free, more when other jobs hold one.
-  Half of lsns (~140 ms) would leave ~80 ms after start-up for the kernel's
-  ~50 ms per core and all the Python work above: it needs fewer system calls
-  per process than the reported fields allow (nsview already makes half of
-  lsns's), or a start-up faster than these CPython imports.
-  Tried without a gain measurable here: reading mountinfo and the nsfs ioctls
-  inside the two walk halves (the post-walk work shrinks, the halves grow as
-  much under load); dirfd-relative readlinks (~6% of the link reads);
-  encoding the JSON in pieces (fewer page faults, more calls).
+               fd. Timeline from the interpreter's start:
+                 0-15 ms   interpreter and site;
+                 ~19 ms    nsview.cli forks the walk's helper (collect.parallel),
+                           which reads /proc from the front of the pid list;
+                 ~19-60    the parent imports argparse, the model (dataclasses,
+                           typing), json, and parses the command line;
+                 ~60-125   the parent reads from the back until the two meet;
+                 +5-8      merge; +5-8 mountinfo once per mount namespace (112);
+                 +10-14    the nsfs ioctls (408 namespaces);
+                 +25-35    JSON (to_dict ~10, json.dumps ~20: ~770 KB, in
+                           memory the process touches for the first time).
+               ~295 ms of CPU in all: the reads themselves ~143 (see --floor),
+               the rest CPython (start, imports, parsing the files, objects,
+               JSON) and ~6k page faults.
+  --floor      the reads alone, no parsing or output, in `python -S`: ~0.48-0.54
+               of lsns in one process, ~0.33 in two.
+  Half of lsns (~135-145 ms) cannot be reached this way: even if all ~295 ms
+  of CPU were spread perfectly over both cores after the 15 ms start, the run
+  would take ~155 ms (~0.55). It needs about 70 ms less CPU than the reads plus
+  CPython's own costs above, i.e. a collector that is not a CPython program.
+  Tried without a gain measurable here: describing namespaces and reading
+  mountinfo inside the two walk processes (the post-walk work shrinks, the
+  walk grows about as much); dirfd-relative readlinks (~6% of the link reads);
+  encoding the JSON in pieces or through json's default= hook; a shared cache
+  of holder dicts (~1 ms).
 
 Run as root: python benchmarks/bench_collect.py [--groups 100] [--per-group 10]
-[--rounds 7] [--editable] [--rt] [--syscalls]
+[--rounds 7] [--editable] [--rt] [--syscalls] [--floor]
 Everything it starts is killed on exit (also on Ctrl-C).
 """
 
