@@ -9,6 +9,11 @@ class NsviewError(Exception):
         self.exit_code = exit_code
 
 
+class Cancelled(Exception):
+    """The caller asked a collection to stop before it was done (the TUI quitting
+    mid-refresh); not an error to show anyone."""
+
+
 class UsageError(NsviewError):
     """Bad command-line input (exit code 2, like argparse)."""
 

@@ -70,6 +70,38 @@ def test_cancel_kills_and_reaps_the_helper():
     assert my_children() - before == set()
 
 
+class Stop(Exception):
+    pass
+
+
+def test_a_check_that_raises_stops_the_walk_and_its_helper():
+    before = my_children()
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop()
+
+    walk = SharedWalk(lambda item: time.sleep(0.001), list(range(2000))).start()
+    assert my_children() - before, "no helper was forked"
+    try:
+        walk.finish(check)
+    except Stop:
+        pass
+    else:
+        raise AssertionError("the check's exception must come through")
+    assert my_children() - before == set()
+    # inline (no helper) too
+    calls.clear()
+    try:
+        SharedWalk(tag, list(range(500))).finish(check)
+    except Stop:
+        assert len(calls) == 3
+    else:
+        raise AssertionError("the check's exception must come through")
+
+
 def test_small_lists_and_threaded_callers_read_inline():
     small = list(range(10))
     assert SharedWalk(tag, small).start().finish() == [(os.getpid(), i) for i in small]

@@ -186,6 +186,31 @@ def test_owner_held_by_nothing_but_its_child_namespace(proc_factory):
         os.kill(sleeper, 9)
 
 
+def test_a_cancelled_collection_stops_and_leaves_nothing_running(netns_factory):
+    """``cancelled`` is asked during the walk and between network namespaces."""
+    import threading
+
+    from nsview.errors import Cancelled
+
+    for _ in range(3):
+        netns_factory("cancel")
+    threads_before = threading.active_count()
+    with pytest.raises(Cancelled):
+        collect_snapshot(CollectOptions(net=False, cancelled=lambda: True))
+    asked_while_reading_networks = []
+
+    def once_networks_are_read():
+        reading = any(t.name.startswith("nsview-netns-") for t in threading.enumerate())
+        if reading:
+            asked_while_reading_networks.append(1)
+        return reading
+
+    with pytest.raises(Cancelled):
+        collect_snapshot(CollectOptions(net=True, cancelled=once_networks_are_read))
+    assert asked_while_reading_networks
+    assert threading.active_count() == threads_before  # the netns workers are gone
+
+
 def test_thread_in_another_netns(proc_factory):
     p = proc_factory([sys.executable, "-c", textwrap.dedent("""
         import ctypes, os, threading, time

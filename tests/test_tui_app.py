@@ -473,7 +473,7 @@ class Source:
         self.threads: set[str] = set()
         self.lock = threading.Lock()
 
-    def __call__(self):
+    def __call__(self, cancelled):
         with self.lock:
             self.calls += 1
             self.threads.add(threading.current_thread().name)
@@ -495,6 +495,32 @@ def test_r_refreshes_in_a_worker_thread():
         assert threading.main_thread().name not in source.threads
 
     drive(app, script)
+
+
+def test_quitting_mid_refresh_stops_the_collection():
+    """q during a refresh tells the collector to stop instead of waiting for it."""
+    started = threading.Event()
+    saw_cancel = threading.Event()
+
+    def slow_source(cancelled):
+        started.set()
+        for _ in range(3000):  # a 30 s collection, unless told to stop
+            if cancelled():
+                saw_cancel.set()
+                from nsview.errors import Cancelled
+
+                raise Cancelled()
+            threading.Event().wait(0.01)
+        return fixture_snapshot()
+
+    app = make_app(source=slow_source, interval=0)
+
+    async def script(pilot):
+        await until(pilot, started.is_set, "the collection starts")
+        await pilot.press("q")
+
+    drive(app, script)
+    assert saw_cancel.wait(30), "the collector was never told to stop"
 
 
 def test_r_without_a_source_says_so():
@@ -715,7 +741,10 @@ def test_every_key_against_a_live_collection(netns_factory):
     from nsview.collect import CollectOptions, collect_snapshot
 
     name = netns_factory("tui")
-    app = make_app(source=lambda: collect_snapshot(CollectOptions(net=True)), interval=0)
+    def source(cancelled):
+        return collect_snapshot(CollectOptions(net=True, cancelled=cancelled))
+
+    app = make_app(source=source, interval=0)
     mine = os.getpid()
 
     async def script(pilot):

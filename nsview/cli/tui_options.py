@@ -103,7 +103,7 @@ def launch(args: argparse.Namespace) -> int:
         path = args.load
         snapshot = load_snapshot_file(path)
 
-        def reload():
+        def reload(_cancelled):
             return load_snapshot_file(path)
 
         source = None
@@ -112,10 +112,8 @@ def launch(args: argparse.Namespace) -> int:
     else:
         from nsview.collect import CollectOptions, collect_snapshot
 
-        options = CollectOptions(net=not args.no_net)
-
-        def source():
-            return collect_snapshot(options)
+        def source(cancelled):
+            return collect_snapshot(CollectOptions(net=not args.no_net, cancelled=cancelled))
 
         snapshot = None
         reload = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from nsview.collect import nsfs, procfs
 from nsview.collect.parallel import SharedWalk
@@ -91,9 +91,14 @@ def holder_path(proc: str, ns_type: str, holder: Holder) -> str | None:
 
 
 def walk_processes(
-    proc: str, table: NamespaceTable, diags: Diagnostics, started: SharedWalk | None = None
+    proc: str,
+    table: NamespaceTable,
+    diags: Diagnostics,
+    started: SharedWalk | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[list[Process], dict[int, list[int]], list[TaskRecord]]:
-    """Read every process and its threads (``started``: a walk already begun).
+    """Read every process and its threads (``started``: a walk already begun;
+    ``check``: called now and then, may raise to stop, see SharedWalk.finish).
 
     Returns the processes, mnt-ns inode -> pids in it (to read mountinfo once
     per mount namespace), and the raw records (their fds are resolved later,
@@ -104,7 +109,7 @@ def walk_processes(
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
         return [], {}, []
-    records = [TaskRecord(*values) for values in walk.finish()]
+    records = [TaskRecord(*values) for values in walk.finish(check)]
     processes: list[Process] = []
     mnt_reps: dict[int, list[int]] = {}
     by_key = table.by_key

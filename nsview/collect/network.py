@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -72,10 +72,13 @@ def collect_network(
     diags: Diagnostics,
     only: frozenset[int] | None = None,
     workers: int = WORKERS,
+    check: Callable[[], None] | None = None,
 ) -> None:
     """Set ``ns.net`` on every network namespace of ``snapshot`` (or those in ``only``).
 
-    ``table.opener_paths(ns)`` lists the paths that open each one.
+    ``table.opener_paths(ns)`` lists the paths that open each one. ``check``
+    is called after each namespace read and may raise to stop: the ones not
+    started are then dropped.
     Namespaces outside ``only`` that hold the peers of the selected ones are
     read too (links only), so peers get names; their ``net`` stays unset.
     """
@@ -88,11 +91,11 @@ def collect_network(
     tools = NatTools.find()
     try:
         with NetnsExecutor(workers) as pool:
-            _gather(pool, wanted, openers, _Context(tools), readings, diags)
+            _gather(pool, wanted, openers, _Context(tools), readings, diags, check)
             map_netnsids(readings, fds)
             outside = _referenced_outside(readings, set(readings)) - set(wanted)
             if outside:
-                _gather(pool, sorted(outside), openers, _Context(None), readings, diags)
+                _gather(pool, sorted(outside), openers, _Context(None), readings, diags, check)
                 map_netnsids(readings, fds)
             for reason in pool.retired:
                 diags.add("error", "netns", reason)
@@ -135,6 +138,7 @@ def _gather(
     ctx: _Context,
     readings: dict[int, NetnsReading],
     diags,
+    check: Callable[[], None] | None = None,
 ) -> None:
     futures: list[tuple[int, Future]] = []
     for inode in inodes:
@@ -145,6 +149,8 @@ def _gather(
         futures.append((inode, pool.submit(NetnsTarget(inode, paths), _reader(ctx))))
     denied: dict[str, int] = {}
     for inode, future in futures:
+        if check is not None:
+            check()  # raising leaves the pool's `with`, which cancels what has not started
         try:
             readings[inode] = future.result()
         except NetnsDenied as exc:

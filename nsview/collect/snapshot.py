@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nsview import __version__
@@ -16,6 +17,7 @@ from nsview.collect.namespaces import (
     walk_processes,
 )
 from nsview.collect.parallel import SharedWalk
+from nsview.errors import Cancelled
 from nsview.model import Host, Snapshot, paused_gc
 
 
@@ -26,17 +28,25 @@ class CollectOptions:
     net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
     # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
     started_walk: SharedWalk | None = None
+    # Asked between steps (every few dozen processes, each network namespace):
+    # True stops the collection with errors.Cancelled (the TUI quitting mid-refresh).
+    cancelled: Callable[[], bool] | None = None
 
 
 def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
     options = options or CollectOptions()
     proc = options.proc
+    check = _raiser(options.cancelled)
     diags = Diagnostics()
     table = NamespaceTable(proc)
     with paused_gc():  # tens of thousands of acyclic objects: nothing for it to find
-        processes, mnt_reps, records = walk_processes(proc, table, diags, options.started_walk)
+        processes, mnt_reps, records = walk_processes(
+            proc, table, diags, options.started_walk, check
+        )
         nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
         walk_fds(proc, records, table, diags, nsfs_paths)
+        if check:
+            check()
         resolve_relations(table, diags)
         namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
         for ns in namespaces:
@@ -54,9 +64,21 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         if options.net_pids is not None:
             wanted = set(options.net_pids)
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
-        collect_network(snapshot, table, diags, only=only)
+        collect_network(snapshot, table, diags, only=only, check=check)
     snapshot.diagnostics = diags.items()
     return snapshot
+
+
+def _raiser(cancelled: Callable[[], bool] | None) -> Callable[[], None] | None:
+    """A check that raises Cancelled once ``cancelled()`` says so (None: never)."""
+    if cancelled is None:
+        return None
+
+    def check() -> None:
+        if cancelled():
+            raise Cancelled()
+
+    return check
 
 
 def _host() -> Host:

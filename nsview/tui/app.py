@@ -34,6 +34,7 @@ from nsview.analyze.lookup import Lookup, Ref
 from nsview.analyze.relations import Relation, details, relations
 from nsview.analyze.search import Filtered, Query, filter_view, parse_query
 from nsview.analyze.views import VIEW_CLASSES, View, build_views
+from nsview.errors import Cancelled
 from nsview.model import Namespace, Process, Snapshot
 from nsview.tui.actions_mixin import NamespaceActions
 from nsview.tui.detail import DetailPane
@@ -46,7 +47,10 @@ from nsview.tui.themes import (
 )
 from nsview.tui.tree import NsTree
 
-Source = Callable[[], Snapshot]
+# What a refresh calls, on a worker thread, with ``cancelled``: it turns True
+# when the app no longer wants the result (quitting); a long collection then
+# stops early by raising errors.Cancelled, so quitting does not wait for it.
+Source = Callable[[Callable[[], bool]], Snapshot]
 FILTER_DELAY = 0.15  # seconds of quiet typing before the filter runs
 
 
@@ -407,8 +411,10 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         source = self.fetch
         assert source is not None
         try:
-            snapshot = source()
+            snapshot = source(lambda: worker.is_cancelled)
             lookup = warm_lookup(snapshot)  # the indexes, built here, off the event loop
+        except Cancelled:
+            return
         except Exception as exc:
             if not worker.is_cancelled:
                 self.post_message(self.CollectFailed(f"{type(exc).__name__}: {exc}", seq))
