@@ -50,7 +50,19 @@ class SnapshotIndex:
 
     def label(self, ns: Namespace) -> str:
         """A short human name: the `ip netns` name, "host" for the initial namespace,
-        else the main process in it, else what holds it open."""
+        else the main process in it, else what holds it open. Computed once per
+        namespace: every row of a process lists its eight namespaces by label."""
+        key = (ns.type, ns.inode)
+        found = self._labels.get(key)
+        if found is None:
+            found = self._labels[key] = self._label(ns)
+        return found
+
+    @cached_property
+    def _labels(self) -> dict[tuple[str, int], str]:
+        return {}
+
+    def _label(self, ns: Namespace) -> str:
         if ns.names:
             return ns.names[0]
         if self.is_initial(ns):
@@ -73,9 +85,13 @@ class SnapshotIndex:
 
     def main_process(self, ns: Namespace) -> Process | None:
         """The oldest process whose parent is outside ``ns``: the container's init."""
-        members = [self.processes[pid] for pid in ns.pids if pid in self.processes]
-        for proc in members:
+        first = None
+        for pid in ns.pids:  # lowest first: usually the init is the first one tried
+            proc = self.processes.get(pid)
+            if proc is None:
+                continue
+            first = first or proc
             parent = self.processes.get(proc.ppid or 0)
             if parent is None or parent.ns.get(ns.type) != ns.inode:
                 return proc
-        return members[0] if members else None
+        return first

@@ -247,6 +247,8 @@ class View:
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._children: dict[tuple, list[Item]] = {}  # built once per snapshot
+        # A process shows under each of its namespaces: its label is built once.
+        self._process_labels: dict[int, Label] = {}
 
     def roots(self) -> list[Item]:
         raise NotImplementedError
@@ -267,10 +269,15 @@ class View:
 
     def _process_items(self, pids: list[int]) -> list[Item]:
         out = []
+        labels = self._process_labels
         for pid in pids:
-            proc = self.lookup.process(pid)
-            if proc is not None:
-                out.append(Item(f"p:{pid}", ("proc", pid), process_label(proc, self.lookup)))
+            label = labels.get(pid)
+            if label is None:
+                proc = self.lookup.process(pid)
+                if proc is None:
+                    continue
+                label = labels[pid] = process_label(proc, self.lookup)
+            out.append(Item(f"p:{pid}", ("proc", pid), label))
         return out
 
     def _holder_items(self, ns: Namespace) -> list[Item]:
