@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -208,6 +210,51 @@ def test_netns_del_refuses_busy_then_force(netns_factory, proc_factory):
     assert "lives on, unnamed" in res.stderr
     # the process still has its (now anonymous) netns
     assert os.readlink(f"/proc/{member.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+
+
+def test_netns_del_counts_a_thread_inside_as_in_use(netns_factory, proc_factory):
+    """A process whose main thread is elsewhere but one thread joined the netns."""
+    name = netns_factory("t")
+    member = proc_factory([sys.executable, "-c", textwrap.dedent(f"""
+        import ctypes, os, threading, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        def worker():
+            fd = os.open("/run/netns/{name}", os.O_RDONLY)
+            ok = libc.setns(fd, 0x40000000) == 0  # CLONE_NEWNET, this thread only
+            print(threading.get_native_id() if ok else "setns failed", flush=True)
+            time.sleep(600)
+        threading.Thread(target=worker, daemon=True).start()
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    line = member.stdout.readline().strip()
+    assert line.isdigit(), line
+    tid = int(line)
+    res = nsview("netns", "del", name)
+    assert_clean_error(res, 1, f"{member.pid} python")
+    assert f"[thread {tid}]" in res.stderr
+    assert name in netns_names()
+
+
+def test_netns_del_says_what_else_keeps_the_netns_alive(netns_factory, proc_factory, tmp_path):
+    """An fd or another bind mount does not block the delete, but is reported."""
+    name = netns_factory("k")
+    holder = proc_factory(
+        ["sh", "-c", f"exec 7</run/netns/{name}; echo ready; exec sleep 600"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "ready"
+    extra = tmp_path / "also"
+    extra.touch()
+    run("mount", "--bind", f"/run/netns/{name}", str(extra))
+    try:
+        res = nsview("netns", "del", name)
+        assert res.returncode == 0, res.stderr
+        assert name not in netns_names()
+        assert f"fd 7 of pid {holder.pid} (sleep)" in res.stderr
+        assert f"mount {extra}" in res.stderr
+        assert "lives on, unnamed" in res.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(extra)], capture_output=True)
 
 
 def test_netns_del_stale_file():

@@ -196,6 +196,23 @@ def test_delete_modal_needs_force_when_busy():
     drive(app, body)
 
 
+def test_delete_modal_says_what_else_holds_the_netns():
+    app = Host()
+    users = NetnsUsers(others=["fd 7 of pid 321 (runc)", "mount /var/run/docker/netns/x"])
+
+    async def body(pilot):
+        results = show(app, DeleteConfirmModal("blue", users))
+        await pilot.pause()
+        inside = str(app.screen.query_one("#inside", Static).render())
+        assert "Also held by fd 7 of pid 321 (runc), mount /var/run/docker/netns/x" in inside
+        assert not app.screen.query_one("#confirm", Button).disabled  # no force needed
+        await pilot.click("#confirm")
+        await pilot.pause()
+        assert results == [DeleteRequest("blue", force=False)]
+
+    drive(app, body)
+
+
 def test_keys_without_a_live_view_or_selection_only_notify():
     app = Host(selected=None, source=None)
 

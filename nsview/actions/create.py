@@ -233,41 +233,115 @@ def _map_root(uid: int, gid: int) -> None:
 
 @dataclass(frozen=True)
 class NetnsUsers:
-    """Processes whose network namespace is a given one."""
+    """What keeps a network namespace alive besides its name.
+
+    ``processes`` run in it (a process with only some thread in it is listed
+    too: its comm says which thread); deleting the name is refused for them.
+    ``others`` (open fds, bind mounts elsewhere) only keep it alive: worth
+    saying, not worth refusing for.
+    """
 
     processes: list[tuple[int, str]] = field(default_factory=list)  # (pid, comm)
     unchecked: list[int] = field(default_factory=list)  # pids whose ns could not be read
+    others: list[str] = field(default_factory=list)  # "fd 5 of pid 123 (runc)", "mount /x"
 
     def summary(self, limit: int = 8) -> str:
         shown = ", ".join(f"{pid} {comm}" for pid, comm in self.processes[:limit])
         more = len(self.processes) - limit
         return shown + (f" and {more} more" if more > 0 else "")
 
+    def others_summary(self, limit: int = 4) -> str:
+        more = len(self.others) - limit
+        return ", ".join(self.others[:limit]) + (f" and {more} more" if more > 0 else "")
+
 
 def netns_users(path: str, proc: str = "/proc") -> NetnsUsers:
-    """Every process (main thread) whose /proc/PID/ns/net is the netns at ``path``."""
+    """Processes and threads in the netns at ``path``, and the fds and other
+    mounts (in this mount namespace) that hold it."""
     try:
         want = os.stat(path)
     except OSError as exc:
         raise NsviewError(f"cannot stat {path}: {describe_errno(exc.errno)}") from None
+    identity = (want.st_dev, want.st_ino)
+    links = frozenset({f"net:[{want.st_ino}]", path, os.path.realpath(path)})
     users = NetnsUsers()
     for pid in procfs.list_pids(proc):
         try:
-            st = os.stat(f"{proc}/{pid}/ns/net")
+            inside = _same_file(f"{proc}/{pid}/ns/net", identity)
         except FileNotFoundError:
             continue  # exited
         except OSError:
             users.unchecked.append(pid)
             continue
-        if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino):
+        comm = None
+        if inside:
+            comm = _comm(proc, pid)
+            users.processes.append((pid, comm))
+        else:
+            tid = _thread_inside(proc, pid, identity)
+            if tid is not None:
+                comm = _comm(proc, pid)
+                users.processes.append((pid, f"{comm} [thread {tid}]"))
+        for fd in _fds_linking(proc, pid, links):
+            users.others.append(f"fd {fd} of pid {pid} ({comm or _comm(proc, pid)})")
+    users.others.extend(f"mount {where}" for where in _other_mounts(want.st_ino, path))
+    return users
+
+
+def _same_file(path: str, identity: tuple[int, int]) -> bool:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino) == identity
+
+
+def _comm(proc: str, pid: int) -> str:
+    try:
+        with open(f"{proc}/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _thread_inside(proc: str, pid: int, identity: tuple[int, int]) -> int | None:
+    """A thread of ``pid`` (not its main thread) whose netns is ``identity``."""
+    try:
+        tids = procfs.list_tids(proc, pid)
+    except (procfs.Gone, procfs.Denied):
+        return None
+    for tid in tids:
+        if tid == pid:
             continue
         try:
-            with open(f"{proc}/{pid}/comm", encoding="utf-8", errors="replace") as f:
-                comm = f.read().strip()
+            if _same_file(f"{proc}/{pid}/task/{tid}/ns/net", identity):
+                return tid
         except OSError:
-            comm = "?"
-        users.processes.append((pid, comm))
-    return users
+            continue
+    return None
+
+
+def _fds_linking(proc: str, pid: int, links: frozenset[str]) -> list[int]:
+    """The fds of ``pid`` whose link reads one of ``links``: "net:[INODE]", or the
+    mount path for an fd opened through the bind mount."""
+    try:
+        return [fd for fd, target in procfs.read_fd_links(proc, pid) if target in links]
+    except (procfs.Gone, procfs.Denied):
+        return []
+
+
+def _other_mounts(inode: int, path: str) -> list[str]:
+    """Where else this mount namespace has the netns ``inode`` bind-mounted."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            mounts = procfs.parse_nsfs_mounts(f.read(), os.getpid())
+    except OSError:
+        return []
+    real = os.path.realpath(path)
+    return sorted(
+        {
+            m.mountpoint
+            for m in mounts
+            if m.ns_type == "net" and m.inode == inode and m.mountpoint not in (path, real)
+        }
+    )
 
 
 @dataclass(frozen=True)

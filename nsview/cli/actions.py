@@ -178,12 +178,17 @@ def run_netns_del(args: argparse.Namespace) -> int:
         print(f"removed stale {result.path} (it was not a mounted namespace)")
         return 0
     print(f"deleted netns {name}")
-    if result.users.processes:
-        count = len(result.users.processes)
+    users = result.users
+    keepers = []
+    if users.processes:
+        count = len(users.processes)
+        keepers.append(f"{count} process{'es' if count > 1 else ''} ({users.summary()})")
+    if users.others:
+        keepers.append(users.others_summary())
+    if keepers:
         print(
-            f"nsview: warning: {count} process{'es' if count > 1 else ''} still in it"
-            f" ({result.users.summary()}): the network namespace lives on, unnamed, until"
-            " they exit (see 'nsview dump --type net')",
+            f"nsview: warning: still held by {'; '.join(keepers)}: the network namespace"
+            " lives on, unnamed, until they let go (see 'nsview dump --type net')",
             file=sys.stderr,
         )
     return 0

@@ -319,8 +319,15 @@ class DeleteConfirmModal(_ActionModal):
                 if more > 0:
                     lines.append(f"  … and {more} more")
                 text = "\n".join(["Processes still inside:", *lines])
+            elif self.users.others:
+                text = "No process is inside."
             else:
                 text = "No process is inside: the netns goes away with its name."
+            if self.users.others and not self.stale:
+                text += (
+                    f"\nAlso held by {self.users.others_summary()}:"
+                    " the netns outlives its name while they do."
+                )
             yield Static(text, id="inside", markup=False)
             if busy:
                 yield Checkbox(
