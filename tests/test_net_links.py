@@ -112,6 +112,45 @@ def test_bridge_ports_from_master():
     assert by["vethA"].master == "br0"
 
 
+@pytest.mark.privileged
+def test_bridge_port_state_from_the_kernel(netns_factory):
+    """A port with its link up forwards; a port whose peer is down is disabled;
+    with STP on, a new port starts listening. Read as `nsview net --json`."""
+    import json
+    import subprocess
+
+    from .conftest import nsview_bin
+
+    name = netns_factory("stp")
+    for argv in (
+        ["link", "add", "nsvbr", "type", "bridge"],
+        ["link", "add", "nsvp0", "type", "veth", "peer", "name", "nsvq0"],
+        ["link", "add", "nsvp1", "type", "veth", "peer", "name", "nsvq1"],
+        ["link", "set", "nsvp0", "master", "nsvbr"],
+        ["link", "set", "nsvp1", "master", "nsvbr"],
+        ["link", "set", "nsvbr", "up"],
+        ["link", "set", "nsvp0", "up"],
+        ["link", "set", "nsvq0", "up"],
+        ["link", "set", "nsvp1", "up"],  # its peer nsvq1 stays down: no carrier
+    ):
+        run("ip", "-n", name, *argv)
+
+    def states() -> dict[str, str | None]:
+        out = subprocess.run([nsview_bin(), "net", name, "--json"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        return {i["name"]: i["port_state"] for i in json.loads(out)["net"]["interfaces"]}
+
+    found = states()
+    assert found["nsvp0"] == "forwarding"
+    assert found["nsvp1"] == "disabled"
+    assert found["nsvbr"] is None and found["nsvq0"] is None  # not bridge ports
+    run("ip", "-n", name, "link", "set", "nsvbr", "type", "bridge", "stp_state", "1")
+    run("ip", "-n", name, "link", "add", "nsvp2", "type", "veth", "peer", "name", "nsvq2")
+    run("ip", "-n", name, "link", "set", "nsvp2", "master", "nsvbr", "up")
+    run("ip", "-n", name, "link", "set", "nsvq2", "up")
+    assert states()["nsvp2"] in ("listening", "learning", "blocking")
+
+
 def test_vxlan_group_vs_remote():
     assert parse_vxlan({"IFLA_VXLAN_GROUP": "239.0.0.1"}).group == "239.0.0.1"
     assert parse_vxlan({"IFLA_VXLAN_GROUP": "10.0.0.1"}).remote == "10.0.0.1"

@@ -375,6 +375,8 @@ def _iface_detail(lk: Lookup, ref: Ref) -> Detail | None:
         rows.append(("address", f"{addr.cidr}{extra}"))
     if iface.master:
         rows.append(("master", iface.master))
+    if iface.port_state:
+        rows.append(("port state", iface.port_state))
     if iface.peer is not None:
         p = iface.peer
         where = lk.netns_label(p.netns) if p.netns is not None else "?"

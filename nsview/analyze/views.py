@@ -179,6 +179,8 @@ def interface_label(netns: int, iface: Interface, lookup: Lookup) -> Label:
             b.add(f"{lower.mode or '?'} on {lower.lower or '?'}", "muted")
     if iface.master and lookup.interface_named(netns, iface.master) is None:
         b.add(f"master {iface.master}", "muted")
+    if iface.port_state and iface.port_state != "forwarding":
+        b.add(f"port {iface.port_state}", "down")  # frames do not pass this bridge port
     return b.build()
 
 

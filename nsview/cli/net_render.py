@@ -45,7 +45,9 @@ def interface_details(iface: Interface, index: SnapshotIndex, here: int) -> str:
     if iface.peer is not None:
         parts.append(peer_text(iface, index, here))
     if iface.master:
-        parts.append(f"master [bold]{escape(iface.master)}[/]")
+        state = iface.port_state
+        stuck = f" [red]({state})[/]" if state and state != "forwarding" else ""
+        parts.append(f"master [bold]{escape(iface.master)}[/]{stuck}")
     if iface.bridge is not None:
         stp = "on" if iface.bridge.stp_state else "off"
         ports = ", ".join(iface.bridge.ports) or "no ports"

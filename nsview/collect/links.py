@@ -130,6 +130,10 @@ def _attrs(msg: Any) -> dict[str, Any]:
         return {}
 
 
+# IFLA_BRPORT_STATE (BR_STATE_*): whether a bridge port passes frames.
+BRIDGE_PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
+
+
 def flag_names(flags: int) -> list[str]:
     return [name for bit, name in IFF_FLAGS if flags & bit]
 
@@ -192,6 +196,10 @@ def parse_link(msg: Any) -> tuple[Interface, LinkRef | None, str | None]:
             ref = LinkRef(lower, netnsid, "lower")
     elif kind == "bridge":
         iface.bridge = BridgeInfo(stp_state=data.get("IFLA_BR_STP_STATE"))
+    if linkinfo.get("IFLA_INFO_SLAVE_KIND") == "bridge":
+        state = _attrs(linkinfo.get("IFLA_INFO_SLAVE_DATA")).get("IFLA_BRPORT_STATE")
+        if state is not None:
+            iface.port_state = BRIDGE_PORT_STATES.get(state, str(state))
     master = a.get("IFLA_MASTER")
     return iface, ref, (str(master) if master else None)
 

@@ -146,6 +146,9 @@ _MACVLAN = {1: ("IFLA_MACVLAN_MODE", lambda b: MACVLAN_MODES.get(_u32(b), str(_u
 _IPVLAN = {1: ("IFLA_IPVLAN_MODE", _u16)}
 _VLAN = {1: ("IFLA_VLAN_ID", _u16), 5: ("IFLA_VLAN_PROTOCOL", _be16)}
 _BRIDGE = {5: ("IFLA_BR_STP_STATE", _u32)}
+_BRIDGE_PORT = {1: ("IFLA_BRPORT_STATE", lambda b: b[0])}
+# IFLA_INFO_SLAVE_DATA: what a port says of itself, by the kind of its master.
+_INFO_SLAVE_DATA = {"bridge": _BRIDGE_PORT}
 _INFO_DATA = {
     "vxlan": _VXLAN,
     "macvlan": _MACVLAN,
@@ -165,6 +168,11 @@ def _linkinfo(blob: bytes) -> dict[str, Any]:
     table = _INFO_DATA.get(info.get("IFLA_INFO_KIND", ""))
     if 2 in parts and table is not None:
         info["IFLA_INFO_DATA"] = {"attrs": list(_decode(parts[2], table).items())}
+    if 4 in parts:
+        info["IFLA_INFO_SLAVE_KIND"] = _str(parts[4])
+    slave_table = _INFO_SLAVE_DATA.get(info.get("IFLA_INFO_SLAVE_KIND", ""))
+    if 5 in parts and slave_table is not None:
+        info["IFLA_INFO_SLAVE_DATA"] = {"attrs": list(_decode(parts[5], slave_table).items())}
     return {"attrs": list(info.items())}
 
 

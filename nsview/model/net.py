@@ -81,6 +81,8 @@ class Interface:
     mac: str | None = None
     addresses: list[Address] = field(default_factory=list)
     master: str | None = None  # the bridge (or bond) this is a port of
+    # As a bridge port: disabled, listening, learning, forwarding or blocking (STP).
+    port_state: str | None = None
     peer: PeerRef | None = None  # veth
     bridge: BridgeInfo | None = None
     vxlan: VxlanInfo | None = None
