@@ -172,3 +172,16 @@ def test_dump_as_a_program_starts_its_walk_before_loading_the_rest():
     assert "walk started; loaded before it: []" in result.stderr
     pids = {p["pid"] for p in json.loads(result.stdout)["processes"]}
     assert os.getpid() in pids and len(pids) > 10
+
+
+def test_task_records_cross_the_pipe_whole():
+    """TaskRecord(*record.as_tuple()) rebuilds the record: FIELDS, the slots and
+    __init__'s parameters name the same fields in the same order."""
+    import inspect
+
+    from nsview.collect.procfs import TaskRecord
+
+    assert tuple(inspect.signature(TaskRecord).parameters) == TaskRecord.FIELDS
+    record = TaskRecord(7, comm="x", ns={"net": 1}, fd_refs=[(3, "net", 2)], threads=3)
+    again = TaskRecord(*record.as_tuple())
+    assert all(getattr(again, f) == getattr(record, f) for f in TaskRecord.FIELDS)

@@ -2,15 +2,19 @@
 
 Each sub-command lives in its own module exposing ``register(subparsers)``;
 heavy imports (textual, pyroute2, rich) happen inside the handlers, so
-``nsview dump --json`` starts fast. This module imports nothing but ``os`` and
-``sys``: for ``dump`` it first starts the /proc walk, whose forked helper
-then reads while this process imports argparse and the model (about a
-quarter of a dump's time on a large host).
+``nsview dump --json`` starts fast. This module imports nothing but ``sys``:
+for ``dump`` it first starts the /proc walk, whose forked helper then reads
+while this process imports argparse and the model (about a fifth of a
+dump's time on a large host).
 """
 
 from __future__ import annotations
 
 import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing before the walk
+if TYPE_CHECKING:
+    from nsview.collect.parallel import SharedWalk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             early_walk.cancel()  # not used up: a usage error, --help, another --proc
 
 
-def _start_dump_walk():
+def _start_dump_walk() -> SharedWalk | None:
     """The process walk of /proc, begun now if this looks like ``nsview dump``.
 
     Only a guess from the first word: argparse decides later, and whatever

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # Below this many items a fork costs more than it saves.
 MIN_ITEMS_TO_SHARE = 200
-# finish(check) calls check() after this many of its own items.
+# finish(check) calls check() once every this many items it reads itself.
 CHECK_EVERY = 64
 
 _FRONT, _BACK = 0, 1  # slots of the shared counters: next index each side will take
@@ -121,7 +121,7 @@ class SharedWalk:
     def cancel(self) -> None:
         """Stop the helper, if any, and forget its work (safe to call twice)."""
         if self._child is not None:
-            os.kill(self._child, _SIGKILL)  # not reaped yet, so it cannot be gone
+            _kill(self._child)
             self._close()
 
     def _mapping_view(self) -> memoryview:
@@ -154,6 +154,14 @@ def _checked(result, index: int, check: Callable[[], None] | None):
     if check is not None and index % CHECK_EVERY == 0:
         check()
     return result
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL ``pid``; gone already (reaped by the kernel when SIGCHLD is ignored) is fine."""
+    try:
+        os.kill(pid, _SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 def _single_threaded() -> bool:
