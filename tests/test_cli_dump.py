@@ -84,6 +84,10 @@ def test_readable_tree_groups_by_type():
     out = nsview("dump", "--no-net").stdout
     for ns_type in NS_TYPES:
         assert f"{ns_type} (" in out
+    # the host's processes come before (and instead of) its kernel threads
+    assert f"{os.getpid()} " in out
+    assert "kthreadd" not in out
+    assert "kernel threads" in out
 
 
 @pytest.mark.privileged

@@ -61,18 +61,29 @@ def snapshot_tree(snapshot: Snapshot) -> Tree:
                 if holder.kind in ("fd", "bind_mount"):
                     where = holder.path or f"/proc/{holder.pid}/fd/{holder.fd}"
                     node.add(f"[yellow]{holder.kind}[/] {escape(where)} [dim](pid {holder.pid})[/]")
-            for pid in ns.pids[:MAX_PROCESSES_SHOWN]:
-                proc = index.process(pid)
-                if proc is None:
-                    continue
-                cmd = " ".join(proc.cmdline) or f"[{proc.comm}]"
-                node.add(f"{pid} [bold]{escape(proc.comm)}[/] [dim]{escape(cmd[:100])}[/]")
-            if len(ns.pids) > MAX_PROCESSES_SHOWN:
-                node.add(f"[dim]… {len(ns.pids) - MAX_PROCESSES_SHOWN} more processes[/]")
+            add_processes(node, ns, index)
     for diag in snapshot.diagnostics:
         if diag.kind != "gone":
             root.add(f"[red]{diag.kind}[/] {escape(diag.what)}: {escape(diag.reason)}")
     return root
+
+
+def add_processes(node: Tree, ns: Namespace, index: SnapshotIndex) -> None:
+    """The first processes of ``ns``; kernel threads (the host's first hundred
+    pids) only counted, so the processes people run come first."""
+    members = [proc for proc in map(index.process, ns.pids) if proc is not None]
+    shown = [proc for proc in members if not proc.kthread]
+    for proc in shown[:MAX_PROCESSES_SHOWN]:
+        cmd = " ".join(proc.cmdline) or f"[{proc.comm}]"
+        node.add(f"{proc.pid} [bold]{escape(proc.comm)}[/] [dim]{escape(cmd[:100])}[/]")
+    rest = []
+    if len(shown) > MAX_PROCESSES_SHOWN:
+        rest.append(f"{len(shown) - MAX_PROCESSES_SHOWN} more processes")
+    kernel = len(members) - len(shown)
+    if kernel:
+        rest.append(f"{kernel} kernel thread{'s' if kernel > 1 else ''}")
+    if rest:
+        node.add(f"[dim]… {' and '.join(rest)}[/]")
 
 
 def print_snapshot(snapshot: Snapshot, out: TextIO) -> None:
