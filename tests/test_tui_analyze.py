@@ -291,3 +291,38 @@ def test_parse_query():
     q = parse_query("ETH0")
     assert (q.text, q.number, q.ip) == ("eth0", None, None)
     assert parse_query("172.17.0.2").ip == "172.17.0.2"
+
+
+def test_kernel_threads_fold_into_one_row_after_the_processes():
+    """The host's lowest pids are kernel threads: listed after the processes
+    people run, under one "kernel threads" row that has details and relations."""
+    from nsview.model import Process
+
+    snap = fixture_snapshot()
+    for pid in (2, 3):
+        snap.processes.append(
+            Process(
+                pid=pid,
+                ppid=2 if pid == 3 else 0,
+                comm=f"kworker/{pid}",
+                kthread=True,
+                ns=dict(HOST_NS),
+            )
+        )
+    for ns in snap.namespaces:
+        if HOST_NS.get(ns.type) == ns.inode:
+            ns.pids = sorted([2, 3, *ns.pids])
+    lookup = Lookup(snap)
+    views = build_views(lookup)
+    view = views["namespaces"]
+    net_type = next(i for i in view.roots() if i.key == "type:net")
+    host = next(i for i in view.children(net_type) if i.ref == ("ns", "net", HOST_NET))
+    rows = view.children(host)
+    assert rows[-1].key == "kthreads" and rows[-1].text == "kernel threads  2"
+    assert "p:2" not in [row.key for row in rows[:-1]] and "p:1" in [row.key for row in rows]
+    assert [row.key for row in view.children(rows[-1])] == ["p:2", "p:3"]
+    assert details(lookup, rows[-1].ref).title
+    for rel in relations(lookup, rows[-1].ref, "namespaces"):
+        assert views[rel.view].locate(rel.ref) is not None
+    found = filter_view(view, parse_query("kworker/3"))
+    assert ("type:net", host.key, "kthreads", "p:3") in found.matches

@@ -242,6 +242,8 @@ def _group_relations(lk: Lookup, ref: Ref, view: str) -> list[Relation | None]:
         return _proc_relations(lk, ("proc", ref[2]), view)
     if ref[1] in ("routes", "local_routes", "rules", "nat"):
         return _ns_relations(lk, ("ns", "net", ref[2]), view)
+    if ref[1] == "kthreads":
+        return _ns_relations(lk, ("ns", ref[2], ref[3]), view)
     return []
 
 
@@ -545,6 +547,8 @@ def _group_detail(lk: Lookup, ref: Ref) -> Detail | None:
         return _proc_detail(lk, ("proc", ref[2]))
     if what in ("routes", "local_routes", "rules", "nat"):
         return _ns_detail(lk, ("ns", "net", ref[2]))
+    if what == "kthreads":
+        return _ns_detail(lk, ("ns", ref[2], ref[3]))
     return None
 
 

@@ -346,7 +346,24 @@ class NamespacesView(View):
         ns = self.lookup.namespace(t, inode)
         if ns is None:
             return []
-        return self._holder_items(ns) + self._process_items(ns.pids)
+        # The host's lowest pids are ~100 kernel threads: the processes people
+        # run come first, the kernel threads folded into one row after them.
+        kernel = [pid for pid in ns.pids if self._is_kthread(pid)]
+        items = self._holder_items(ns)
+        items += self._process_items([pid for pid in ns.pids if not self._is_kthread(pid)])
+        if kernel:
+            label = LabelBuilder().add("kernel threads", "group").add(str(len(kernel)), "count")
+            ref = ("group", "kthreads", t, inode)
+            items.append(Item("kthreads", ref, label.build(), ("kthreads", t, inode)))
+        return items
+
+    def _children_kthreads(self, t: str, inode: int) -> list[Item]:
+        ns = self.lookup.namespace(t, inode)
+        return self._process_items([p for p in ns.pids if self._is_kthread(p)]) if ns else []
+
+    def _is_kthread(self, pid: int) -> bool:
+        proc = self.lookup.process(pid)
+        return proc is not None and proc.kthread
 
     def _children_hns(self, t: str, inode: int) -> list[Item]:
         kids = [self._ns_item(c, hier=True) for c in self.lookup.ns_children.get((t, inode), [])]

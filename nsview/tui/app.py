@@ -331,6 +331,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             return lk.process(ref[2])
         if kind == "group" and ref[1] in ("routes", "local_routes", "rules", "nat"):
             return lk.namespace("net", ref[2])
+        if kind == "group" and ref[1] == "kthreads":
+            return lk.namespace(ref[2], ref[3])
         return None
 
     def selected_relations(self) -> list[Relation]:
