@@ -25,9 +25,14 @@ def my_children() -> set[int]:
     return found
 
 
+def slow_tag(item):
+    time.sleep(0.0005)  # long enough that the helper is surely running before the end
+    return tag(item)
+
+
 def test_both_processes_read_and_every_item_comes_back_once_in_order():
-    items = list(range(5000))
-    out = SharedWalk(tag, items).start().finish()
+    items = list(range(1000))
+    out = SharedWalk(slow_tag, items).start().finish()
     assert [item for _pid, item in out] == items
     assert {pid for pid, _item in out} - {os.getpid()}, "the helper read nothing"
     assert os.getpid() in {pid for pid, _item in out}
