@@ -77,8 +77,8 @@ def collect_network(
     """Set ``ns.net`` on every network namespace of ``snapshot`` (or those in ``only``).
 
     ``table.opener_paths(ns)`` lists the paths that open each one. ``check``
-    is called after each namespace read and may raise to stop: the ones not
-    started are then dropped.
+    is called before waiting for each namespace and may raise to stop: the
+    reads not started yet are then dropped.
     Namespaces outside ``only`` that hold the peers of the selected ones are
     read too (links only), so peers get names; their ``net`` stays unset.
     """
