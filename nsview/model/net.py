@@ -121,6 +121,41 @@ class RoutingRule:
 
 
 @dataclass(slots=True)
+class RuleMatch:
+    """One condition of a packet-filter rule; a rule matches when all of its hold.
+
+    ``kind`` names what is tested and ``value`` what it must equal (as the
+    backend prints it). Kinds: ``protocol``, ``source``, ``destination``,
+    ``in_iface``, ``out_iface``, ``sport``, ``dport`` (``80``, ``80:90``,
+    ``80,443``), ``src_type`` / ``dst_type`` (``-m addrtype`` and nft
+    ``fib saddr/daddr type``: ``LOCAL``, ``BROADCAST`` …, upper case),
+    ``ctstate`` (``RELATED,ESTABLISHED``, upper case), ``ctstatus``,
+    ``comment``, ``set`` (``-m set --match-set NAME FLAGS`` / nft ``@NAME``:
+    value NAME, options ``{"flags": "dst,dst"}`` or ``{"on": "ip daddr"}``),
+    ``statistic`` (value the probability ``"0.50000000000"``, options
+    ``mode``/``every``/``packet``), ``mark``, ``connmark``, ``icmp_type``,
+    ``physdev_in``/``physdev_out``; ``other`` for anything nsview does not
+    know (``parsed`` false, ``text`` is the truth).
+    """
+
+    kind: str
+    value: str | None = None
+    negated: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    text: str = ""  # this condition as the backend wrote it
+    parsed: bool = True
+
+
+@dataclass(slots=True)
+class VerdictMap:
+    """nftables ``KEY vmap { ELEMENT : VERDICT, … }``: one verdict per key value."""
+
+    key: str  # the tested expression, e.g. "iifname", "ip daddr . tcp dport"
+    entries: dict[str, str] = field(default_factory=dict)  # "docker0" -> "jump DOCKER"
+    set: str | None = None  # a named map (@name) instead of inline elements
+
+
+@dataclass(slots=True)
 class NatRule:
     text: str  # the rule as the backend printed it; never dropped
     target: str | None = None  # DNAT, SNAT, MASQUERADE, REDIRECT, RETURN, ACCEPT, a chain …
@@ -141,6 +176,11 @@ class NatRule:
     target_flags: list[str] = field(default_factory=list)  # random, persistent, fully-random …
     extra: list[str] = field(default_factory=list)  # the parts nsview has no field for
     handle: int | None = None  # nftables rule handle
+    # Every condition of the rule, in order (a superset of the fields above).
+    matches: list[RuleMatch] = field(default_factory=list)
+    # The target's own options that have no field above (REJECT --reject-with …).
+    target_options: dict[str, str] = field(default_factory=dict)
+    vmap: VerdictMap | None = None  # nftables verdict map: the verdict depends on a key
 
 
 @dataclass(slots=True)
@@ -149,6 +189,7 @@ class NatChain:
     policy: str | None = None  # ACCEPT/DROP for built-in chains, None for user chains
     hook: str | None = None  # prerouting, postrouting, output, input (nft); None for user chains
     priority: int | str | None = None  # nftables base chains
+    type: str | None = None  # nftables base chains: "filter", "nat", "route"
     rules: list[NatRule] = field(default_factory=list)
 
 
@@ -156,8 +197,84 @@ class NatChain:
 class NatTable:
     backend: str  # "iptables-legacy" | "iptables-nft" | "nftables"
     family: str  # "ipv4" | "ipv6" | "inet" | "ip" | "ip6" (nft family names kept)
-    table: str  # "nat" or the nftables table name
+    table: str  # "nat" / "filter" / "mangle" / "raw" or the nftables table name
     chains: list[NatChain] = field(default_factory=list)
+
+
+# The same shapes hold every table: NatTable is the historical name.
+RuleTable = NatTable
+RuleChain = NatChain
+Rule = NatRule
+
+
+@dataclass(slots=True)
+class Socket:
+    """One socket in a netns, as sock_diag reports it, with the processes holding it.
+
+    ``local``/``remote`` are ``"ip:port"`` (IPv6 in brackets: ``"[::1]:53"``)
+    for inet sockets and the name for unix ones (``"@abstract"`` or a path);
+    ``address``/``port`` and ``remote_address``/``remote_port`` are the same
+    split for matching. ``remote`` is None when not connected.
+    """
+
+    proto: str  # "tcp" | "udp" | "tcp6" | "udp6" | "unix"
+    family: str  # "inet" | "inet6" | "unix"
+    state: str  # LISTEN, ESTABLISHED, TIME_WAIT, … ; UNCONN for unconnected udp
+    local: str
+    remote: str | None = None
+    address: str | None = None  # local IP ("0.0.0.0", "::" for any)
+    port: int | None = None  # local port
+    remote_address: str | None = None
+    remote_port: int | None = None
+    inode: int = 0  # 0 for TIME_WAIT and other sockets no file holds
+    pids: list[int] = field(default_factory=list)  # processes with an fd on it
+    uid: int | None = None
+    interface: str | None = None  # bound with SO_BINDTODEVICE
+    v6only: bool | None = None  # inet6 only: False means "::" also takes IPv4
+    type: str | None = None  # unix only: "stream" | "dgram" | "seqpacket"
+
+
+@dataclass(slots=True)
+class SocketSummary:
+    """How many sockets a netns holds, by proto and state, when not all are listed."""
+
+    total: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)  # "tcp ESTABLISHED" -> 12
+
+
+@dataclass(slots=True)
+class ConntrackTuple:
+    src: str
+    dst: str
+    sport: int | None = None  # tcp/udp/sctp; icmp: None
+    dport: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    icmp_id: int | None = None
+
+
+@dataclass(slots=True)
+class ConntrackEntry:
+    family: str  # "ipv4" | "ipv6"
+    proto: str  # "tcp", "udp", "icmp", "icmpv6", … or the number
+    original: ConntrackTuple
+    reply: ConntrackTuple
+    state: str | None = None  # tcp: ESTABLISHED, TIME_WAIT, SYN_SENT, …
+    status: list[str] = field(default_factory=list)  # ASSURED, SEEN_REPLY, DST_NAT, SRC_NAT …
+    mark: int | None = None
+    zone: int | None = None
+    timeout: int | None = None  # seconds left
+
+
+@dataclass(slots=True)
+class ConntrackTable:
+    """The netns's conntrack entries, read only when asked (``dump --conntrack``)."""
+
+    entries: list[ConntrackEntry] = field(default_factory=list)
+    count: int = 0  # entries the kernel listed (``entries`` holds at most the cap)
+    truncated: bool = False  # True: more than the cap; ``by_state`` still counts them all
+    by_state: dict[str, int] = field(default_factory=dict)  # "tcp ESTABLISHED" -> n, "udp" -> n
+    source: str = "netlink"  # "netlink" | "proc" (/proc/net/nf_conntrack)
 
 
 @dataclass(slots=True)
@@ -169,3 +286,9 @@ class NetState:
     sysctls: dict[str, str] = field(default_factory=dict)
     nsids: dict[int, int] = field(default_factory=dict)  # netnsid -> netns inode
     errors: list[str] = field(default_factory=list)
+    # Every table other than nat (filter, mangle, raw, security; nft filter/route chains).
+    filter: list[NatTable] = field(default_factory=list)
+    sockets: list[Socket] = field(default_factory=list)
+    # Set when sockets were capped (a busy host): counts of all, listed or not.
+    socket_summary: SocketSummary | None = None
+    conntrack: ConntrackTable | None = None  # None: not asked for (dump --conntrack)
