@@ -88,4 +88,13 @@ def _host() -> Host:
         kernel=uname.release,
         collector_uid=os.geteuid(),
         nsview_version=__version__,
+        boot_id=_boot_id(),
     )
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

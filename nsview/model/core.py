@@ -107,6 +107,8 @@ class Host:
     kernel: str = ""
     collector_uid: int | None = None  # who ran the collection (0 = root sees everything)
     nsview_version: str = ""
+    # /proc/sys/kernel/random/boot_id: namespace ids (NS_GET_ID) compare only within one boot.
+    boot_id: str = ""
 
 
 @dataclass(slots=True)
