@@ -285,3 +285,32 @@ def test_cli_diff_bad_input_is_one_line(tmp_path):
         )
         assert out.returncode == 2
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_listening_sockets_and_filter_policies():
+    from nsview.model import Socket
+
+    def net(listen_port, policy, connected_port):
+        return NetState(
+            sockets=[
+                Socket("tcp", "inet", "LISTEN", f"0.0.0.0:{listen_port}", inode=listen_port),
+                # Connected sockets come and go: never a change.
+                Socket(
+                    "tcp",
+                    "inet",
+                    "ESTABLISHED",
+                    f"198.18.0.2:{connected_port}",
+                    remote="198.18.0.9:443",
+                    inode=connected_port,
+                ),
+            ],
+            filter=[NatTable("iptables-legacy", "ipv4", "filter", [NatChain("FORWARD", policy)])],
+        )
+
+    a = _snap([_netns(100, 1, names=["web"], net=net(80, "ACCEPT", 40000))])
+    b = _snap([_netns(100, 1, names=["web"], net=net(8080, "DROP", 40001))])
+    assert _ops(diff_snapshots(a, b)) == [
+        ("filter chain", "changed", "iptables-legacy ipv4 filter FORWARD"),
+        ("sockets", "added", "tcp 0.0.0.0:8080 LISTEN"),
+        ("sockets", "removed", "tcp 0.0.0.0:80 LISTEN"),
+    ]

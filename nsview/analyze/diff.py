@@ -40,7 +40,7 @@ _IFACE_NESTED = {
 _ROUTE_FIELDS = ("gateway", "dev", "scope", "protocol", "prefsrc", "nexthops")
 _CONTAINER_IGNORED = frozenset({"pids", "ns", "main_pid", "source"})
 # NetState lists that are not configuration: read, but never a "change".
-_NET_IGNORED = frozenset({"nsids", "errors", "conntrack"})
+_NET_IGNORED = frozenset({"nsids", "errors", "conntrack", "socket_summary"})
 
 
 @dataclass(frozen=True, slots=True)
