@@ -28,6 +28,7 @@ from nsview.collect.namespaces import Diagnostics, NamespaceTable
 from nsview.collect.nat import NatTools, read_nat
 from nsview.collect.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
 from nsview.collect.rtnl import Rtnl
+from nsview.collect.sockdiag import read_sockets
 from nsview.model import Interface, NetState, PeerRef, Snapshot
 
 WORKERS = 4  # threads; while one waits on a spawned tool, another parses (2 cores here)
@@ -73,6 +74,7 @@ def collect_network(
     only: frozenset[int] | None = None,
     workers: int = WORKERS,
     check: Callable[[], None] | None = None,
+    socket_owners: dict[int, list[int]] | None = None,
 ) -> None:
     """Set ``ns.net`` on every network namespace of ``snapshot`` (or those in ``only``).
 
@@ -81,6 +83,7 @@ def collect_network(
     reads not started yet are then dropped.
     Namespaces outside ``only`` that hold the peers of the selected ones are
     read too (links only), so peers get names; their ``net`` stays unset.
+    ``socket_owners`` (socket inode -> pids, from the fd walk) fills ``Socket.pids``.
     """
     openers = {ns.inode: table.opener_paths(ns) for ns in snapshot.namespaces if ns.type == "net"}
     net_inodes = [ns.inode for ns in snapshot.namespaces if ns.type == "net"]
@@ -129,6 +132,10 @@ def collect_network(
         reading = readings.get(inode)
         if reading is not None:
             by_inode[inode].net = reading.state
+            if socket_owners:
+                for sock in reading.state.sockets:
+                    if sock.inode:
+                        sock.pids = socket_owners.get(sock.inode, [])
 
 
 def _gather(
@@ -207,6 +214,12 @@ def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
     if ctx.tools is None:
         return reading
     state.sysctls = read_sysctls(links.interfaces)
+    try:
+        state.sockets, errors = read_sockets({i.ifindex: i.name for i in links.interfaces})
+    except OSError as exc:
+        state.errors.append(f"sockets: {exc.strerror or exc}")
+    else:
+        state.errors.extend(errors)
     nat = read_nat(ctx.tools)
     state.nat = nat.tables
     state.errors.extend(nat.errors)

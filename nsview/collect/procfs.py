@@ -177,6 +177,7 @@ class TaskRecord:
         "fd_refs",  # [(fd, type, inode)]
         "fd_paths",  # [(fd, link)] that may be nsfs mounts
         "fd_error",
+        "socket_inodes",  # [inode] of every socket:[N] fd (who owns which socket)
     )
     __slots__ = FIELDS
 
@@ -200,6 +201,7 @@ class TaskRecord:
         fd_refs: list[tuple[int, str, int]] | None = None,
         fd_paths: list[tuple[int, str]] | None = None,
         fd_error: str | None = None,
+        socket_inodes: list[int] | None = None,
     ) -> None:
         self.pid = pid
         self.error = error
@@ -219,6 +221,7 @@ class TaskRecord:
         self.fd_refs = fd_refs
         self.fd_paths = fd_paths
         self.fd_error = fd_error
+        self.socket_inodes = socket_inodes
 
     def as_tuple(self) -> tuple:
         """The fields in order: ``TaskRecord(*record.as_tuple())`` rebuilds it."""
@@ -307,10 +310,10 @@ def read_task(
     if threads > 1 and ns is not None:
         thread_ns, thread_error = _read_thread_ns(proc, pid, ns)
 
-    fd_refs = fd_paths = fd_error = None
+    fd_refs = fd_paths = fd_error = sockets = None
     if not kthread:
         try:
-            fd_refs, fd_paths = read_ns_fds(proc, pid)
+            fd_refs, fd_paths, sockets = read_ns_fds(proc, pid)
         except Denied as exc:
             fd_error = str(exc)
         except Gone:
@@ -334,6 +337,7 @@ def read_task(
         fd_refs=fd_refs,
         fd_paths=fd_paths,
         fd_error=fd_error,
+        socket_inodes=sockets,
     )
 
 
@@ -374,8 +378,11 @@ def list_tids(proc: str, pid: int) -> list[int]:
         raise _classify(exc) from None
 
 
-def read_ns_fds(proc: str, pid: int) -> tuple[list[tuple[int, str, int]], list[tuple[int, str]]]:
-    """The fds of ``pid`` that point at namespaces: (fd, type, inode) and (fd, link).
+def read_ns_fds(
+    proc: str, pid: int
+) -> tuple[list[tuple[int, str, int]], list[tuple[int, str]], list[int]]:
+    """The fds of ``pid`` that point at namespaces: (fd, type, inode) and (fd, link),
+    and the inodes of its sockets (the same links: no second pass over /proc).
 
     Most read "TYPE:[INODE]". An fd opened through a bind mount reads as the
     mount's path instead ("/" once the mount is detached); those links are
@@ -384,13 +391,18 @@ def read_ns_fds(proc: str, pid: int) -> tuple[list[tuple[int, str, int]], list[t
     """
     refs: list[tuple[int, str, int]] = []
     paths: list[tuple[int, str]] = []
+    sockets: list[int] = []
     for fd, target in read_fd_links(proc, pid):
+        if target.startswith("socket:["):
+            if target[8:-1].isdigit():
+                sockets.append(int(target[8:-1]))
+            continue
         parsed = parse_ns_link(target)
         if parsed:
             refs.append((fd, parsed[0], parsed[1]))
         elif target.startswith("/") and not target.startswith(("/dev/", "/proc/", "/sys/")):
             paths.append((fd, target))
-    return refs, paths
+    return refs, paths, sockets
 
 
 def read_fd_links(proc: str, pid: int) -> list[tuple[int, str]]:

@@ -64,9 +64,21 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         if options.net_pids is not None:
             wanted = set(options.net_pids)
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
-        collect_network(snapshot, table, diags, only=only, check=check)
+        owners = socket_owners(records)
+        collect_network(snapshot, table, diags, only=only, check=check, socket_owners=owners)
     snapshot.diagnostics = diags.items()
     return snapshot
+
+
+def socket_owners(records) -> dict[int, list[int]]:
+    """Socket inode -> the pids holding an fd on it (sorted), from the fd walk."""
+    owners: dict[int, list[int]] = {}
+    for record in records:
+        for inode in record.socket_inodes or ():
+            pids = owners.setdefault(inode, [])
+            if not pids or pids[-1] != record.pid:  # several fds, one process
+                pids.append(record.pid)
+    return owners
 
 
 def _raiser(cancelled: Callable[[], bool] | None) -> Callable[[], None] | None:
