@@ -34,6 +34,7 @@ third-party packages come from the dev venv).
     python benchmarks/bench_scale.py [host] [--netns 100] [--procs 1000] [--rounds 5]
     python benchmarks/bench_scale.py host --containers
     python benchmarks/bench_scale.py curve [--rounds 3] [--only processes,netns,mntns]
+    python benchmarks/bench_scale.py hold      # build the host and keep it, for profiling
 """
 
 from __future__ import annotations
@@ -380,6 +381,21 @@ def host_mode(args, exe: str) -> int:
         host.destroy()
 
 
+def hold_mode(args) -> int:
+    """Build the host of ``host`` mode and keep it until interrupted (for profiling)."""
+    host = Host()
+    try:
+        host.add_netns(args.netns)
+        host.add_netns_exec_processes(args.procs)
+        host.wait_settled(args.procs)
+        print(f"holding {args.procs} processes, {len(host.netns)} netns; Ctrl-C or SIGTERM"
+              " removes them", flush=True)
+        signal.pause()
+    finally:
+        host.destroy()
+    return 0
+
+
 CURVES = {
     # name: (sizes, how to build, nsview argv tail, the alternative)
     "processes": ((1000, 5000, 10000), "plain", ["dump", "--json", "--no-net"], ["lsns", "-J"]),
@@ -430,7 +446,7 @@ def curve_mode(args, exe: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=("host", "curve"), default="host")
+    parser.add_argument("mode", nargs="?", choices=("host", "curve", "hold"), default="host")
     parser.add_argument("--netns", type=int, default=100)
     parser.add_argument("--procs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -457,6 +473,8 @@ def main() -> int:
         exe = str(DEV_VENV / "bin" / "nsview") if args.editable else install_copy(
             Path(tmp) / "venv")
         try:
+            if args.mode == "hold":
+                return hold_mode(args)
             return host_mode(args, exe) if args.mode == "host" else curve_mode(args, exe)
         except KeyboardInterrupt:
             print("interrupted; cleaned up", file=sys.stderr)
