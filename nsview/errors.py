@@ -1,5 +1,8 @@
 """Errors meant for the user: one line, no traceback."""
 
+import errno
+import os
+
 
 class NsviewError(Exception):
     """A failure with a message a person can act on. ``exit_code`` is the CLI's."""
@@ -19,3 +22,15 @@ class UsageError(NsviewError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, exit_code=2)
+
+
+def describe_errno(err: int | None) -> str:
+    """'permission denied' rather than '[Errno 13] Permission denied'.
+
+    Not being root is the usual reason for a denial: then the text says so.
+    """
+    if err is None:
+        return "unknown error"
+    if err in (errno.EPERM, errno.EACCES):
+        return "permission denied" + ("" if os.geteuid() == 0 else " (run nsview as root)")
+    return os.strerror(err).lower()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nsview.collect import CollectOptions, collect_snapshot, procfs
+from nsview.collect import CollectOptions, collect_snapshot
+from nsview.kernel import procfs
 from nsview.model import NS_TYPES
 
 HOST_NS = {t: 4026531830 + i for i, t in enumerate(NS_TYPES)}

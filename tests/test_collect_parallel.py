@@ -9,8 +9,8 @@ import sys
 import textwrap
 import time
 
-from nsview.collect import procfs
 from nsview.collect.parallel import MIN_ITEMS_TO_SHARE, SharedWalk
+from nsview.kernel import procfs
 
 
 def tag(item):
@@ -184,7 +184,7 @@ def test_task_records_cross_the_pipe_whole():
     __init__'s parameters name the same fields in the same order."""
     import inspect
 
-    from nsview.collect.procfs import TaskRecord
+    from nsview.kernel.procfs import TaskRecord
 
     assert tuple(inspect.signature(TaskRecord).parameters) == TaskRecord.FIELDS
     record = TaskRecord(7, comm="x", ns={"net": 1}, fd_refs=[(3, "net", 2)], threads=3)

@@ -289,7 +289,7 @@ def test_finds_everything_lsns_finds(proc_factory, netns_factory):
 
 def test_fd_links_read_by_count_match_the_listing(proc_factory):
     """Reading fds 0..n-1 by the fd directory's size gives what listing gives, gaps included."""
-    from nsview.collect import procfs
+    from nsview.kernel import procfs
 
     gap = textwrap.dedent("""
         import os, time
@@ -315,7 +315,7 @@ def test_fd_links_read_by_count_match_the_listing(proc_factory):
 
 def test_mountinfo_of_an_exiting_process_is_gone_not_an_error(proc_factory):
     """A zombie (or a process exiting mid-walk) has no mount namespace: EINVAL means gone."""
-    from nsview.collect import procfs
+    from nsview.kernel import procfs
 
     parent = proc_factory(["sh", "-c", "sleep 0 & exec sleep 600"])  # never reaps its child
 

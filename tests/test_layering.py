@@ -1,8 +1,10 @@
-"""Layers go one way: collect -> model -> analyze -> cli/tui.
+"""Layers go one way: kernel -> collect -> model -> analyze -> cli/tui.
 
-collect, model and analyze never import textual or rich (nor the TUI or CLI);
-only nsview.tui imports textual. Checked statically over every module, and by
-importing the core in a fresh interpreter.
+kernel, collect, model and analyze never import textual or rich (nor the TUI
+or CLI); only nsview.tui imports textual; the kernel floor imports nothing of
+nsview above it, and it alone binds libc (ctypes) or opens netlink sockets.
+Checked statically over every module, and by importing the core in a fresh
+interpreter.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nsview"
-CORE = ("collect", "model", "analyze")
+CORE = ("kernel", "collect", "model", "analyze")
+FLOOR = PACKAGE / "kernel"
 UI_LIBRARIES = ("textual", "rich")
 
 
@@ -74,3 +77,41 @@ def test_importing_the_core_loads_no_ui_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def names_used(path: Path) -> set[str]:
+    """Every bare name and attribute name in a module (``socket.AF_NETLINK`` -> AF_NETLINK)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.name.rsplit(".", 1)[-1])
+    return names
+
+
+def above_the_floor() -> list[Path]:
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if FLOOR not in path.parents]
+
+
+@pytest.mark.parametrize("path", above_the_floor(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_kernel_floor_binds_libc_or_opens_netlink(path: Path):
+    """setns/unshare/mount go through nsview.kernel.libc, netlink through kernel.netlink."""
+    binds = {name for name in imported_modules(path) if name.split(".")[0] == "ctypes"}
+    binds |= names_used(path) & {"CDLL", "AF_NETLINK", "PF_NETLINK"}
+    assert not binds, f"{path} binds {sorted(binds)}: use nsview.kernel"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(FLOOR.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_the_kernel_floor_imports_nothing_above_it(path: Path):
+    above = {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] == "nsview" and not name.startswith("nsview.kernel")
+    }
+    assert not above, f"{path} imports {sorted(above)}"

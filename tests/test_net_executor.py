@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from nsview.collect import netns as netns_mod
-from nsview.collect.netns import NetnsExecutor, NetnsGone, NetnsTarget, RestoreFailed
+from nsview.kernel import netns as netns_mod
+from nsview.kernel.netns import NetnsExecutor, NetnsGone, NetnsTarget, RestoreFailed
 
 pytestmark = pytest.mark.privileged
 

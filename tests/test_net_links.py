@@ -233,9 +233,9 @@ def test_lean_decoder_agrees_with_pyroute2_on_real_dumps(netns_factory):
     from pyroute2.netlink.rtnl.fibmsg import fibmsg
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-    from nsview.collect import rtnl
     from nsview.collect.links import parse_address, parse_route, parse_rule
-    from nsview.collect.netns import NetnsExecutor, NetnsTarget
+    from nsview.kernel import rtnl
+    from nsview.kernel.netns import NetnsExecutor, NetnsTarget
 
     a, b = netns_factory("d"), netns_factory("e")
     for argv in (
@@ -435,8 +435,8 @@ def test_fdb_entries_go_to_their_bridge_or_vxlan():
 @settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=16, max_size=400))
 def test_lean_decoder_survives_any_bytes(blob):
-    from nsview.collect import rtnl
     from nsview.collect.links import parse_address, parse_route, parse_rule
+    from nsview.kernel import rtnl
 
     # The kernel never sends garbage, but a malformed attribute must cost only itself.
     parse_link(rtnl.decode_link(blob))
@@ -449,7 +449,7 @@ def test_lean_decoder_survives_any_bytes(blob):
 def test_invalid_utf8_interface_name_is_escaped():
     import struct
 
-    from nsview.collect import rtnl
+    from nsview.kernel import rtnl
 
     name = b"nsvt\xff\x00"
     attr = struct.pack("=HH", 4 + len(name), 3) + name + b"\0" * (-len(name) % 4)

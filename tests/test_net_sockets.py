@@ -12,7 +12,7 @@ import time
 import pytest
 
 from nsview.collect import CollectOptions, collect_snapshot
-from nsview.collect.netns import NetnsExecutor, NetnsTarget
+from nsview.kernel.netns import NetnsExecutor, NetnsTarget
 
 from .conftest import run
 

@@ -15,11 +15,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nsview.actions import _child, libc
-from nsview.actions.libc import CLONE_FLAGS, describe_errno
+from nsview.actions import _child
 from nsview.actions.names import NETNS_DIR, netns_path
-from nsview.collect import nsfs, procfs
-from nsview.errors import NsviewError
+from nsview.errors import NsviewError, describe_errno
+from nsview.kernel import libc, nsfs, procfs
+from nsview.kernel.nstypes import CLONE_FLAGS
 
 
 def prepare_netns_dir(netns_dir: str = NETNS_DIR) -> None:

@@ -16,10 +16,11 @@ import errno
 import os
 import signal
 
-from nsview.actions import _child, libc
-from nsview.actions.libc import CLONE_FLAGS, describe_errno
+from nsview.actions import _child
 from nsview.actions.targets import NS_ORDER, JoinPlan
-from nsview.errors import NsviewError
+from nsview.errors import NsviewError, describe_errno
+from nsview.kernel import libc
+from nsview.kernel.nstypes import CLONE_FLAGS
 
 
 def run_join(plan: JoinPlan, proc: str = "/proc") -> int:

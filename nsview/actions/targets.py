@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from nsview.actions import commands
 from nsview.actions.names import NETNS_DIR, validate_netns_name
-from nsview.collect import nsfs, procfs
 from nsview.errors import NsviewError, UsageError
+from nsview.kernel import nsfs, procfs
 from nsview.model import NS_TYPES, parse_ns_types
 
 # The order in which nsenter enters namespaces (user first, mnt late).

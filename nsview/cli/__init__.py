@@ -37,7 +37,7 @@ def _start_dump_walk() -> SharedWalk | None:
     words = sys.argv[1:]
     if words[:1] != ["dump"] or any(word.startswith("--proc") for word in words):
         return None
-    from nsview.collect.procfs import start_task_walk
+    from nsview.collect.parallel import start_task_walk
 
     try:
         return start_task_walk("/proc")

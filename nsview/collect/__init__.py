@@ -2,7 +2,7 @@
 
 No UI imports here: this package runs under ``nsview dump`` and in tests.
 The package itself imports nothing, so that ``nsview dump`` can start its
-/proc walk (collect.parallel, collect.procfs) before the model has loaded.
+/proc walk (collect.parallel, kernel.procfs) before the model has loaded.
 """
 
 from __future__ import annotations

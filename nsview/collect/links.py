@@ -1,9 +1,9 @@
 """Interfaces, addresses, routes and policy rules of the calling thread's netns.
 
 Everything here reads through an rtnetlink socket that the caller created
-*inside* the namespace (see :mod:`nsview.collect.netns`). The parse functions
+*inside* the namespace (see :mod:`nsview.kernel.netns`). The parse functions
 are pure and take decoded messages in pyroute2's shape — from our lean
-decoder (:mod:`nsview.collect.rtnl`) or from pyroute2 itself — so they are
+decoder (:mod:`nsview.kernel.rtnl`) or from pyroute2 itself — so they are
 tested on captured messages for link kinds this kernel cannot create (dummy,
 vlan, ipvlan).
 
@@ -407,7 +407,7 @@ def attach_fdb(table: LinkTable, msgs: Iterable[Any]) -> int:
 
 
 def read_links(rt: Any) -> LinkTable:
-    """Links and addresses through an :class:`~nsview.collect.rtnl.Rtnl` opened inside."""
+    """Links and addresses through an :class:`~nsview.kernel.rtnl.Rtnl` opened inside."""
     return build_link_table(rt.links(), rt.addresses())
 
 

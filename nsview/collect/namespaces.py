@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from nsview.collect import nsfs, procfs
-from nsview.collect.parallel import SharedWalk
-from nsview.collect.procfs import Denied, Gone, TaskRecord
+from nsview.collect.parallel import SharedWalk, start_task_walk
+from nsview.kernel import nsfs, procfs
+from nsview.kernel.procfs import Denied, Gone, TaskRecord
 from nsview.model import Diagnostic, Holder, Namespace, Process, Snapshot
 
 Key = tuple[str, int]
@@ -105,7 +105,7 @@ def walk_processes(
     once the nsfs mount points are known).
     """
     try:
-        walk = started or procfs.start_task_walk(proc)
+        walk = started or start_task_walk(proc)
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
         return [], {}, []

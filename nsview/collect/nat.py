@@ -1,6 +1,6 @@
 """NAT tables of the calling thread's netns, from all three backends.
 
-Runs on a :mod:`nsview.collect.netns` worker that is inside the target, so the
+Runs on a :mod:`nsview.kernel.netns` worker that is inside the target, so the
 files under ``/proc/thread-self/net`` and the tools it spawns see that netns.
 (``/proc/self/net`` would show the *main thread's* namespace: wrong here.)
 
@@ -9,11 +9,12 @@ Only what a namespace needs is spawned:
 - legacy x_tables: ``/proc/thread-self/net/ip_tables_names`` (and ``ip6_…``)
   list the tables that exist; ``iptables-legacy-save -t nat`` runs only if
   "nat" is among them. Running it otherwise would *create* the table.
-- nftables: one netlink dump lists every table and chain (no process). A
-  table named like an iptables table in ip/ip6 whose base chains carry
-  iptables' names is iptables-nft's: ``iptables-nft-save -t nat`` reads it
-  (nft only shows its xt targets as opaque). Any other table with a nat-type
-  base chain is native: then one ``nft -j list ruleset`` is run.
+- nftables: one netlink dump (:mod:`nsview.kernel.nftables`) lists every
+  table and chain (no process). A table named like an iptables table in
+  ip/ip6 whose base chains carry iptables' names is iptables-nft's:
+  ``iptables-nft-save -t nat`` reads it (nft only shows its xt targets as
+  opaque). Any other table with a nat-type base chain is native: then one
+  ``nft -j list ruleset`` is run.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import errno
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 from dataclasses import dataclass, field
 
 from nsview.collect.natparse import looks_like_iptables_nft, parse_iptables_save, parse_nft_ruleset
+from nsview.kernel.nftables import nft_chains
 from nsview.model import NatTable
 
 TOOL_TIMEOUT = 15.0  # seconds; a wedged tool must not hang the whole snapshot
@@ -173,93 +173,3 @@ def _run_nft(tools: NatTools, out: NatReading) -> object | None:
     except json.JSONDecodeError as exc:
         out.errors.append(f"nft -j list ruleset: unreadable JSON ({exc.msg})")
         return None
-
-
-# ------------------------------------------------- nftables tables over netlink
-
-NETLINK_NETFILTER = 12
-NFNL_SUBSYS_NFTABLES = 10
-NFT_MSG_GETCHAIN = 4
-NFT_MSG_GETTABLE = 1
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NFTA_TABLE_NAME = 1
-NFTA_CHAIN_TABLE = 1
-NFTA_CHAIN_NAME = 3
-NFTA_CHAIN_HOOK = 4
-NFTA_CHAIN_TYPE = 7
-NFPROTO_NAMES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
-
-
-def nft_chains() -> dict[tuple[str, str], dict[str, tuple[str | None, bool]]]:
-    """(family, table) -> chain name -> (chain type, is a base chain), for every table.
-
-    Tables without chains are listed with no chains. The socket is created here,
-    so it belongs to the calling thread's netns.
-    """
-    out: dict[tuple[str, str], dict[str, tuple[str | None, bool]]] = {}
-    with socket.socket(
-        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER
-    ) as sock:
-        sock.bind((0, 0))
-        for family, attrs in _dump(sock, NFT_MSG_GETTABLE, 1):
-            name = _nla_str(attrs.get(NFTA_TABLE_NAME))
-            if name is not None:
-                out.setdefault((family, name), {})
-        if not out:
-            return out
-        for family, attrs in _dump(sock, NFT_MSG_GETCHAIN, 2):
-            table = _nla_str(attrs.get(NFTA_CHAIN_TABLE))
-            name = _nla_str(attrs.get(NFTA_CHAIN_NAME))
-            if table is None or name is None:
-                continue
-            ctype = _nla_str(attrs.get(NFTA_CHAIN_TYPE))
-            out.setdefault((family, table), {})[name] = (ctype, NFTA_CHAIN_HOOK in attrs)
-    return out
-
-
-def _dump(sock: socket.socket, msg: int, seq: int) -> list[tuple[str, dict[int, bytes]]]:
-    msg_type = (NFNL_SUBSYS_NFTABLES << 8) | msg
-    # nlmsghdr + nfgenmsg(family=AF_UNSPEC: every family, version 0, res_id 0)
-    request = struct.pack("=IHHII", 20, msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-    request += struct.pack("=BBH", 0, 0, 0)
-    sock.send(request)
-    results: list[tuple[str, dict[int, bytes]]] = []
-    while True:
-        data = sock.recv(1 << 16)
-        offset = 0
-        while offset + 16 <= len(data):
-            length, mtype, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, offset)
-            if length < 16:
-                return results
-            if mtype == NLMSG_DONE:
-                return results
-            if mtype == NLMSG_ERROR:
-                (err,) = struct.unpack_from("=i", data, offset + 16)
-                if err:
-                    raise OSError(-err, os.strerror(-err))
-                return results
-            family_num = data[offset + 16]
-            attrs = _parse_attrs(data, offset + 20, offset + length)
-            results.append((NFPROTO_NAMES.get(family_num, str(family_num)), attrs))
-            offset += (length + 3) & ~3
-
-
-def _parse_attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
-    attrs: dict[int, bytes] = {}
-    pos = start
-    while pos + 4 <= end:
-        nla_len, nla_type = struct.unpack_from("=HH", data, pos)
-        if nla_len < 4:
-            break
-        attrs[nla_type & 0x3FFF] = data[pos + 4 : pos + nla_len]
-        pos += (nla_len + 3) & ~3
-    return attrs
-
-
-def _nla_str(value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    return value.split(b"\0", 1)[0].decode("utf-8", "replace")

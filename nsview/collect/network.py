@@ -1,6 +1,6 @@
 """Enter every network namespace the collector found and read what is inside.
 
-Per namespace (on a :class:`~nsview.collect.netns.NetnsExecutor` worker):
+Per namespace (on a :class:`~nsview.kernel.netns.NetnsExecutor` worker):
 links, addresses, routes, rules, the netnsids it uses, sysctls and NAT. Then,
 on the calling thread, veth peers and lower devices are resolved across
 namespaces through the netnsid maps, each checked from both ends.
@@ -26,9 +26,9 @@ from nsview.collect.links import (
 )
 from nsview.collect.namespaces import Diagnostics, NamespaceTable
 from nsview.collect.nat import NatTools, read_nat
-from nsview.collect.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
-from nsview.collect.rtnl import Rtnl
 from nsview.collect.sockdiag import read_sockets
+from nsview.kernel.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, NetnsTarget
+from nsview.kernel.rtnl import Rtnl
 from nsview.model import Interface, NetState, PeerRef, Snapshot
 
 WORKERS = 4  # threads; while one waits on a spawned tool, another parses (2 cores here)

@@ -26,6 +26,8 @@ import mmap
 import os
 import sys
 
+from nsview.kernel.procfs import TaskReader, list_pids
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (~4 ms) here
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -148,6 +150,15 @@ class SharedWalk:
             os.waitpid(child, 0)
         except ChildProcessError:
             return  # reaped already (SIGCHLD ignored)
+
+
+def start_task_walk(proc: str) -> SharedWalk:
+    """Begin reading every process of ``proc`` with :class:`~nsview.kernel.procfs.TaskReader`:
+    a forked helper starts at once; ``.finish()`` gives TaskRecord tuples in pid order.
+
+    Raises OSError when ``proc`` cannot be listed.
+    """
+    return SharedWalk(TaskReader(proc), list_pids(proc)).start()
 
 
 def _checked(result, index: int, check: Callable[[], None] | None):

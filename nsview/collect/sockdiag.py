@@ -1,6 +1,7 @@
 """Sockets of the calling thread's netns, through sock_diag netlink (what ``ss`` reads).
 
-A lean decoder, like :mod:`nsview.collect.rtnl`: only the header fields and
+A lean decoder, like :mod:`nsview.kernel.rtnl`, on the floor's netlink loop
+(:mod:`nsview.kernel.netlink`): only the header fields and
 the one attribute nsview shows are decoded, with ``struct``, into the shape
 pyroute2's ``inet_diag_msg``/``unix_diag_msg`` produce (their field names,
 ``attrs`` as (name, value) pairs), so :func:`parse_inet` and
@@ -13,20 +14,17 @@ sees that thread's netns. Nothing is spawned.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 from typing import Any
 
+from nsview.kernel.netlink import NLMSG_HDR, NetlinkSocket, attr_blocks
 from nsview.model import Socket
+
+__all__ = ["NLMSG_HDR", "SockDiag", "read_sockets"]
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLMSG_HDR = struct.Struct("=IHHII")
 
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
@@ -71,79 +69,27 @@ INET_DUMPS = (
 )
 
 
-class SockDiag:
+class SockDiag(NetlinkSocket):
     """One NETLINK_SOCK_DIAG socket in the calling thread's netns."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG
-        )
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self.sock.bind((0, 0))
-        except OSError:
-            self.sock.close()
-            raise
-        self.seq = 0
-        self._buf = bytearray(1 << 16)
-
-    def close(self) -> None:
-        self.sock.close()
+        super().__init__(NETLINK_SOCK_DIAG, rcvbuf=1 << 20)
 
     def __enter__(self) -> SockDiag:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def dump(self, request: bytes) -> list[bytes]:
-        """Send one SOCK_DIAG_BY_FAMILY dump request; the body of every reply up to DONE."""
-        self.seq += 1
-        seq = self.seq
-        flags = NLM_F_REQUEST | NLM_F_DUMP
-        self.sock.send(
-            NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY, flags, seq, 0)
-            + request
-        )
-        bodies: list[bytes] = []
-        while True:
-            n = self.sock.recv_into(self._buf)
-            data = memoryview(self._buf)[:n]
-            pos = 0
-            while pos + NLMSG_HDR.size <= n:
-                length, mtype, _flags, mseq, _pid = NLMSG_HDR.unpack_from(data, pos)
-                if length < NLMSG_HDR.size:
-                    return bodies
-                body = bytes(data[pos + NLMSG_HDR.size : pos + length])
-                pos += (length + 3) & ~3
-                if mseq != seq:
-                    continue
-                if mtype == NLMSG_DONE:
-                    return bodies
-                if mtype == NLMSG_ERROR:
-                    (err,) = struct.unpack_from("=i", body)
-                    if err:
-                        raise OSError(-err, os.strerror(-err))
-                    return bodies
-                bodies.append(body)
-
     def inet(self, family: int, protocol: int) -> list[bytes]:
-        return self.dump(_INET_REQ.pack(family, protocol, 0, ALL_STATES))
+        """The inet_diag_msg body of every socket of ``family``/``protocol``."""
+        return self.dump(SOCK_DIAG_BY_FAMILY, _INET_REQ.pack(family, protocol, 0, ALL_STATES))
 
     def unix(self) -> list[bytes]:
-        return self.dump(_UNIX_REQ.pack(socket.AF_UNIX, 0, ALL_STATES, 0, UDIAG_SHOW_NAME))
+        """The unix_diag_msg body of every unix socket, with its name."""
+        request = _UNIX_REQ.pack(socket.AF_UNIX, 0, ALL_STATES, 0, UDIAG_SHOW_NAME)
+        return self.dump(SOCK_DIAG_BY_FAMILY, request)
 
 
 def _attrs(body: bytes, start: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    pos, end = start, len(body)
-    while pos + 4 <= end:
-        length, atype = struct.unpack_from("=HH", body, pos)
-        if length < 4 or pos + length > end:
-            break
-        out[atype & 0x3FFF] = body[pos + 4 : pos + length]
-        pos += (length + 3) & ~3
-    return out
+    return dict(attr_blocks(body, start, len(body)))
 
 
 def decode_inet(body: bytes) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""A lab "container" process. Standard library only; run as ``python -I _payload.py LABEL``.
+"""A lab "container" process, run as ``python -I _payload.py LABEL``.
+
+Loads nothing of nsview but the kernel floor (its system calls).
 
 Reads a JSON spec on stdin, then:
 
@@ -21,63 +23,21 @@ the container), ``tcp`` (sends ``banner`` to each client and closes).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import socket
 import sys
 
-CLONE = {
-    "mnt": 0x00020000,
-    "uts": 0x04000000,
-    "ipc": 0x08000000,
-    "user": 0x10000000,
-    "pid": 0x20000000,
-    "net": 0x40000000,
-    "cgroup": 0x02000000,
-}
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MNT_DETACH = 2
-PR_SET_NAME = 15
-PR_SET_PDEATHSIG = 1
+# Run as a file under -I (no PYTHONPATH, no script directory): find the package
+# this file belongs to, for the kernel floor's system calls.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _PACKAGE_ROOT not in sys.path:
+    sys.path.insert(0, _PACKAGE_ROOT)
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
-    def enc(s: str | None) -> bytes | None:
-        return s.encode() if s is not None else None
-
-    _check(
-        _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), None),
-        f"mount {target}",
-    )
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+from nsview.kernel import libc  # noqa: E402
+from nsview.kernel.nstypes import CLONE_FLAGS  # noqa: E402
+from nsview.kernel.procfs import unescape_mountinfo  # noqa: E402
 
 
 def _detach_nsfs_mounts() -> None:
@@ -92,13 +52,10 @@ def _detach_nsfs_mounts() -> None:
     for line in lines:
         left, _, right = line.partition(" - ")
         if right.split(" ", 1)[0] == "nsfs":
-            points.append(_unescape(left.split(" ")[4]))
+            points.append(unescape_mountinfo(left.split(" ")[4]))
     for point in reversed(points):
-        _libc.umount2(point.encode(), MNT_DETACH)
-
-
-def _set_comm(comm: str) -> None:
-    _libc.prctl(PR_SET_NAME, comm.encode()[:15], 0, 0, 0)
+        with contextlib.suppress(OSError):
+            libc.umount2(point, libc.MNT_DETACH)
 
 
 def _hold_new_netns() -> int:
@@ -110,7 +67,7 @@ def _hold_new_netns() -> int:
         try:
             os.close(w)
             os.close(ready_r)
-            _unshare(CLONE["net"])
+            libc.unshare(CLONE_FLAGS["net"])
             os.write(ready_w, b"1")
             os.read(r, 1)  # returns at EOF: the parent holds the namespace now
         finally:
@@ -171,10 +128,11 @@ def _child(spec: dict, report_w: int, log_fd: int) -> None:
     if "mnt" in unshared:
         _detach_nsfs_mounts()
         if "pid" in unshared:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            libc.mount("proc", "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     if "uts" in unshared and spec.get("hostname"):
         socket.sethostname(spec["hostname"])
-    _set_comm(spec["comm"])
+    with contextlib.suppress(OSError):
+        libc.set_name(spec["comm"])
     extra: dict = {}
     sock = None
     if spec.get("port"):
@@ -207,12 +165,12 @@ def main() -> int:
             f.write(str(os.getpid()))
     flags = 0
     for name in spec.get("unshare", ()):
-        flags |= CLONE[name]
+        flags |= CLONE_FLAGS[name]
     if flags:
-        _unshare(flags)
+        libc.unshare(flags)
     if "mnt" in spec.get("unshare", ()):
         # Never let the container's mounts propagate back to the lab's host.
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     report_r, report_w = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 
-from nsview.collect.procfs import unescape_mountinfo
 from nsview.errors import NsviewError
+from nsview.kernel.procfs import unescape_mountinfo
 from nsview.lab import topology as topo
 
 

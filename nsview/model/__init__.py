@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from nsview.kernel.nstypes import HIERARCHICAL_TYPES, NS_TYPES
 from nsview.model.core import (
     SCHEMA_VERSION,
     Diagnostic,
@@ -20,7 +21,6 @@ from nsview.model.core import (
     parse_ns_types,
 )
 from nsview.model.serial import from_dict, paused_gc, to_dict
-from nsview.nstypes import HIERARCHICAL_TYPES, NS_TYPES
 
 # The network model loads on first use (module __getattr__ below), which keeps
 # `nsview dump --no-net` from paying for it.

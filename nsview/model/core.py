@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from nsview.nstypes import NS_TYPES
+from nsview.kernel.nstypes import NS_TYPES
 
 if TYPE_CHECKING:  # imported lazily: `dump --no-net` never needs the network model
     from nsview.model.net import NetState

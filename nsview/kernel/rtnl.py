@@ -9,22 +9,26 @@ names and value conventions, header fields under pyroute2's keys), so the
 parsers in :mod:`nsview.collect.links` accept either, and the tests check both
 decoders agree on the same bytes.
 
-The socket is created by the caller's thread: it belongs to that thread's netns.
+Requests go through :class:`nsview.kernel.netlink.NetlinkSocket`, created by
+the caller's thread: it belongs to that thread's netns.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 from typing import Any
 
-NETLINK_ROUTE = 0
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLMSG_HDR = struct.Struct("=IHHII")
+from nsview.kernel.netlink import (
+    NETLINK_ROUTE,
+    NLM_F_REQUEST,
+    NLMSG_HDR,
+    NetlinkError,
+    NetlinkSocket,
+    attr_blocks,
+)
+
+__all__ = ["NLMSG_HDR", "Rtnl", "RtnlError"]
 
 RTM_GETLINK = 18
 RTM_GETADDR = 22
@@ -60,8 +64,7 @@ OPERSTATES = {
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 
 
-class RtnlError(OSError):
-    pass
+RtnlError = NetlinkError
 
 
 def _u32(b: bytes) -> int:
@@ -78,10 +81,6 @@ def _u16(b: bytes) -> int:
 
 def _be16(b: bytes) -> int:
     return struct.unpack_from("!H", b)[0]
-
-
-def _u8(b: bytes) -> int:
-    return b[0]
 
 
 def _str(b: bytes) -> str:
@@ -101,20 +100,10 @@ def _ip(b: bytes) -> str:
     return b.hex()
 
 
-def _attr_blocks(data: bytes | memoryview, start: int, end: int):
-    pos = start
-    while pos + 4 <= end:
-        length, atype = struct.unpack_from("=HH", data, pos)
-        if length < 4 or pos + length > end:
-            return
-        yield atype & 0x3FFF, bytes(data[pos + 4 : pos + length])
-        pos += (length + 3) & ~3
-
-
 def _decode(blob: bytes, table: dict[int, tuple[str, Any]]) -> dict[str, Any]:
     """Attributes of a nested block (or message tail) by table: number -> (name, decoder)."""
     out: dict[str, Any] = {}
-    for atype, value in _attr_blocks(blob, 0, len(blob)):
+    for atype, value in attr_blocks(blob, 0, len(blob)):
         spec = table.get(atype)
         if spec is None:
             continue
@@ -161,7 +150,7 @@ _INFO_DATA = {
 
 
 def _linkinfo(blob: bytes) -> dict[str, Any]:
-    parts = dict(_attr_blocks(blob, 0, len(blob)))
+    parts = dict(attr_blocks(blob, 0, len(blob)))
     info: dict[str, Any] = {}
     if 1 in parts:
         info["IFLA_INFO_KIND"] = _str(parts[1])
@@ -237,7 +226,7 @@ def decode_route(body: bytes) -> dict[str, Any]:
     family, dst_len, src_len, tos, table, proto, scope, rtype, flags = _RTMSG.unpack_from(body)
     tail = body[_RTMSG.size :]
     attrs = _decode(tail, _ROUTE)
-    for atype, value in _attr_blocks(tail, 0, len(tail)):
+    for atype, value in attr_blocks(tail, 0, len(tail)):
         if atype == 9:  # RTA_MULTIPATH
             attrs["RTA_MULTIPATH"] = _multipath(value)
     return _as_msg(
@@ -283,65 +272,17 @@ def decode_rule(body: bytes) -> dict[str, Any]:
     )
 
 
-class Rtnl:
+class Rtnl(NetlinkSocket):
     """One NETLINK_ROUTE socket in the calling thread's netns."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
-        )
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self.sock.bind((0, 0))
-        except OSError:
-            self.sock.close()
-            raise
-        self.seq = 0
-        self._buf = bytearray(1 << 16)
-
-    def close(self) -> None:
-        self.sock.close()
+        super().__init__(NETLINK_ROUTE, rcvbuf=1 << 20)
 
     def __enter__(self) -> Rtnl:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _request(self, msg_type: int, flags: int, payload: bytes) -> list[bytes]:
-        """Send one request; the bodies of every reply up to DONE (or the single answer)."""
-        self.seq += 1
-        seq = self.seq
-        self.sock.send(
-            NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), msg_type, flags, seq, 0) + payload
-        )
-        bodies: list[bytes] = []
-        dump = flags & NLM_F_DUMP
-        while True:
-            n = self.sock.recv_into(self._buf)
-            data = memoryview(self._buf)[:n]
-            pos = 0
-            while pos + NLMSG_HDR.size <= n:
-                length, mtype, _flags, mseq, _pid = NLMSG_HDR.unpack_from(data, pos)
-                if length < NLMSG_HDR.size:
-                    return bodies
-                body = bytes(data[pos + NLMSG_HDR.size : pos + length])
-                pos += (length + 3) & ~3
-                if mseq != seq:
-                    continue  # a late answer to an earlier request
-                if mtype == NLMSG_DONE:
-                    return bodies
-                if mtype == NLMSG_ERROR:
-                    err = _s32(body)
-                    if err:
-                        raise RtnlError(-err, os.strerror(-err))
-                    return bodies
-                bodies.append(body)
-                if not dump:
-                    return bodies
-
     def dump(self, msg_type: int, header: bytes, attrs: bytes = b"") -> list[bytes]:
-        return self._request(msg_type, NLM_F_REQUEST | NLM_F_DUMP, header + attrs)
+        return super().dump(msg_type, header + attrs)
 
     def links(self) -> list[dict[str, Any]]:
         ext = struct.pack("=HHI", 8, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
@@ -375,9 +316,9 @@ class Rtnl:
         RTM_GETNSID only looks an id up; it never assigns one.
         """
         payload = struct.pack("=Bxxx", socket.AF_UNSPEC) + struct.pack("=HHI", 8, 3, fd)
-        bodies = self._request(RTM_GETNSID, NLM_F_REQUEST, payload)
+        bodies = self.request(RTM_GETNSID, NLM_F_REQUEST, payload)
         for body in bodies:
-            attrs = dict(_attr_blocks(body, 4, len(body)))
+            attrs = dict(attr_blocks(body, 4, len(body)))
             if 1 in attrs:  # NETNSA_NSID
                 nsid = _s32(attrs[1])
                 return nsid if nsid >= 0 else None

@@ -1,4 +1,7 @@
-"""Run functions inside other network namespaces: the only place nsview calls setns.
+"""Run functions inside other network namespaces, on threads that come back.
+
+With the forked children of :mod:`nsview.actions` (which join namespaces and
+exec), the only place nsview calls setns (:func:`nsview.kernel.libc.setns`).
 
 ``setns(CLONE_NEWNET)`` changes the network namespace of the calling *thread*
 only. Every call therefore happens on a worker thread of a
@@ -16,7 +19,6 @@ namespace of the thread that creates them.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import queue
@@ -25,6 +27,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from nsview.kernel.libc import CLONE_NEWNET, setns
 
 __all__ = [
     "Entered",
@@ -36,13 +40,7 @@ __all__ = [
     "thread_netns_inode",
 ]
 
-CLONE_NEWNET = 0x40000000
-
 T = TypeVar("T")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
-_libc.setns.restype = ctypes.c_int
 
 
 class NetnsGone(Exception):
@@ -92,9 +90,7 @@ def thread_netns_inode() -> int:
 
 
 def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    setns(fd, CLONE_NEWNET)
 
 
 def open_target(target: NetnsTarget) -> tuple[int, str]:
@@ -179,7 +175,7 @@ class _Worker(threading.Thread):
                         raise NetnsGone(f"net:[{target.inode}]: {path} is not a netns") from None
                     if exc.errno == errno.EPERM:
                         raise NetnsDenied(
-                            f"net:[{target.inode}]: setns: {exc.strerror}",
+                            f"net:[{target.inode}]: setns: {os.strerror(exc.errno or 0)}",
                             cause="entering needs CAP_SYS_ADMIN (run as root)",
                         ) from None
                     raise

@@ -11,7 +11,7 @@ import fcntl
 import os
 import sys
 
-from nsview.nstypes import HIERARCHICAL_TYPES
+from nsview.kernel.nstypes import CLONE_FLAG_TYPES, HIERARCHICAL_TYPES
 
 _NSIO = 0xB7
 NS_GET_USERNS = (_NSIO << 8) | 0x1
@@ -19,18 +19,6 @@ NS_GET_PARENT = (_NSIO << 8) | 0x2
 NS_GET_NSTYPE = (_NSIO << 8) | 0x3
 NS_GET_OWNER_UID = (_NSIO << 8) | 0x4
 NS_GET_ID = (2 << 30) | (8 << 16) | (_NSIO << 8) | 13  # _IOR(NSIO, 13, __u64), Linux 6.18+
-
-# CLONE_NEW* flag -> type name, as NS_GET_NSTYPE returns them.
-CLONE_FLAG_TYPES: dict[int, str] = {
-    0x02000000: "cgroup",
-    0x08000000: "ipc",
-    0x00020000: "mnt",
-    0x40000000: "net",
-    0x20000000: "pid",
-    0x00000080: "time",
-    0x10000000: "user",
-    0x04000000: "uts",
-}
 
 # ioctls the running kernel rejects; asked once, then not again.
 _UNSUPPORTED: set[int] = set()

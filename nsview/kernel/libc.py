@@ -1,23 +1,24 @@
-"""The few system calls Python 3.11's ``os`` lacks: setns, unshare, mount, umount2.
+"""The few system calls Python 3.11's ``os`` lacks: setns, unshare, mount, umount2, prctl.
 
-Each wrapper raises :class:`OSError` with the real errno, like ``os`` does.
-Nothing here changes the calling process by itself being imported; only the
-children of :mod:`nsview.actions` call :func:`setns` and :func:`unshare`.
+nsview's one ctypes binding of libc. Each wrapper raises :class:`OSError` with
+the real errno, like ``os`` does. Nothing here changes the calling process by
+itself being imported. :func:`setns` is called only on the threads of
+:mod:`nsview.kernel.netns` and in the forked children of :mod:`nsview.actions`;
+:func:`unshare` only in forked children (of actions, and the lab's payload).
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import os
 import socket
 import struct
 
-from nsview.collect.nsfs import CLONE_FLAG_TYPES
+from nsview.kernel.nstypes import CLONE_FLAGS, CLONE_NEWNET
 
-# type name -> CLONE_NEW* flag
-CLONE_FLAGS: dict[str, int] = {name: flag for flag, name in CLONE_FLAG_TYPES.items()}
+__all__ = ["CLONE_FLAGS", "CLONE_NEWNET", "loopback_up", "mount", "set_name", "setns",
+           "umount2", "unshare"]
 
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -27,6 +28,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_SHARED = 1 << 20
 MNT_DETACH = 0x2
+PR_SET_NAME = 15
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -39,6 +41,8 @@ _libc.mount.argtypes = [
     ctypes.c_void_p,
 ]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
 
 
 def _check(result: int, what: str, path: str | None = None) -> None:
@@ -54,6 +58,11 @@ def setns(fd: int, nstype: int = 0) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
+
+
+def set_name(name: str) -> None:
+    """The calling thread's comm (``prctl(PR_SET_NAME)``), cut to 15 bytes as the kernel does."""
+    _check(_libc.prctl(PR_SET_NAME, os.fsencode(name)[:15], 0, 0, 0), "prctl")
 
 
 def _b(text: str | None) -> bytes | None:
@@ -80,15 +89,3 @@ def loopback_up() -> None:
         flags = struct.unpack("16sh14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, req))[1]
         if not flags & _IFF_UP:
             fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
-
-
-def describe_errno(err: int | None) -> str:
-    """'permission denied' rather than '[Errno 13] Permission denied'.
-
-    Not being root is the usual reason for a denial: then the text says so.
-    """
-    if err is None:
-        return "unknown error"
-    if err in (errno.EPERM, errno.EACCES):
-        return "permission denied" + ("" if os.geteuid() == 0 else " (run nsview as root)")
-    return os.strerror(err).lower()

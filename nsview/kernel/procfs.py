@@ -4,7 +4,8 @@ Every read may race with an exiting process or be denied; each helper either
 returns what it read or raises :class:`Gone` / :class:`Denied`, which the walk
 turns into diagnostics. Nothing here imports anything heavier than ``os`` (not
 even the model or ``dataclasses``): ``nsview dump`` forks its /proc reader
-before the rest of nsview has loaded (see collect.parallel).
+before the rest of nsview has loaded (see collect.parallel, which runs
+:class:`TaskReader` on two cores).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import errno
 import operator
 import os
 
-from nsview.collect.parallel import SharedWalk
-from nsview.nstypes import NS_TYPES
+from nsview.kernel.nstypes import NS_TYPES
 
 # Entries under /proc/PID/ns that are not namespaces of the task itself.
 FOR_CHILDREN = {"pid_for_children": "pid", "time_for_children": "time"}
@@ -232,7 +232,7 @@ _record_fields = operator.attrgetter(*TaskRecord.FIELDS)
 
 
 class TaskReader:
-    """Reads processes one pid at a time (see collect.parallel), into tuples
+    """Reads processes one pid at a time (collect.parallel shares them out), into tuples
     for :class:`TaskRecord`. A vanished or denied process yields a record saying so.
 
     Kernel threads never leave the initial namespaces: after the first one,
@@ -256,15 +256,6 @@ class TaskReader:
         if record.kthread and record.ns and self._kthread_ns is None:
             self._kthread_ns = record.ns, record.ns_for_children or {}
         return record
-
-
-def start_task_walk(proc: str) -> SharedWalk:
-    """Begin reading every process of ``proc``: a forked helper starts at once
-    (see collect.parallel); ``.finish()`` gives TaskRecord tuples in pid order.
-
-    Raises OSError when ``proc`` cannot be listed.
-    """
-    return SharedWalk(TaskReader(proc), list_pids(proc)).start()
 
 
 def read_tasks(proc: str, pids: list[int]) -> list[TaskRecord]:
