@@ -2,10 +2,10 @@
 
 Everything here reads through an rtnetlink socket that the caller created
 *inside* the namespace (see :mod:`nsview.kernel.netns`). The parse functions
-are pure and take decoded messages in pyroute2's shape — from our lean
-decoder (:mod:`nsview.kernel.rtnl`) or from pyroute2 itself — so they are
-tested on captured messages for link kinds this kernel cannot create (dummy,
-vlan, ipvlan).
+are pure and take decoded messages named as pyroute2 names them — dicts
+from our lean decoder (:mod:`nsview.kernel.rtnl`) or pyroute2's own
+messages — so they are tested on captured messages for link kinds this
+kernel cannot create (dummy, vlan, ipvlan).
 
 Links that point into another namespace (a veth peer, the lower device of a
 macvlan or vxlan that was moved) only say "ifindex N in the namespace I call
@@ -121,11 +121,14 @@ class LinkTable:
 def _attrs(msg: Any) -> dict[str, Any]:
     """Attribute name -> value for one message (the last one wins, as in the kernel).
 
-    Anything that is not a decoded message (None, raw bytes of a kind pyroute2
-    has no parser for) gives no attributes.
+    The lean decoder's ``attrs`` is that dict already (read, never changed
+    here); pyroute2's is a list of pairs. Anything that is not a decoded
+    message (None, raw bytes of a kind pyroute2 has no parser for) gives no
+    attributes.
     """
     try:
-        return dict(msg["attrs"])
+        attrs = msg["attrs"]
+        return attrs if type(attrs) is dict else dict(attrs)
     except (TypeError, KeyError, IndexError):
         return {}
 

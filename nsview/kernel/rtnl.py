@@ -3,10 +3,11 @@
 Why not pyroute2's decoder: profiling ``nsview dump`` over 200 namespaces showed
 its generic message decoding (every attribute of every message, stats and all,
 through an asyncio loop) at ~70% of the time spent per namespace. This module
-decodes only the attributes nsview shows, with ``struct``, into the same shape
-pyroute2 produces (``msg["attrs"]`` as (name, value) pairs with pyroute2's
-names and value conventions, header fields under pyroute2's keys), so the
-parsers in :mod:`nsview.collect.links` accept either, and the tests check both
+decodes only the attributes nsview shows, with ``struct``, into plain dicts
+named as pyroute2 names them: header fields under pyroute2's keys and
+``msg["attrs"]`` a dict of attribute name -> value (a nested block is again
+``{"attrs": {...}}``), where pyroute2 keeps (name, value) pairs. The parsers
+in :mod:`nsview.collect.links` accept either, and the tests check both
 decoders agree on the same bytes.
 
 Requests go through :class:`nsview.kernel.netlink.NetlinkSocket`, created by
@@ -116,7 +117,7 @@ def _decode(blob: bytes, table: dict[int, tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _as_msg(attrs: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    fields["attrs"] = list(attrs.items())
+    fields["attrs"] = attrs
     return fields
 
 
@@ -156,13 +157,13 @@ def _linkinfo(blob: bytes) -> dict[str, Any]:
         info["IFLA_INFO_KIND"] = _str(parts[1])
     table = _INFO_DATA.get(info.get("IFLA_INFO_KIND", ""))
     if 2 in parts and table is not None:
-        info["IFLA_INFO_DATA"] = {"attrs": list(_decode(parts[2], table).items())}
+        info["IFLA_INFO_DATA"] = {"attrs": _decode(parts[2], table)}
     if 4 in parts:
         info["IFLA_INFO_SLAVE_KIND"] = _str(parts[4])
     slave_table = _INFO_SLAVE_DATA.get(info.get("IFLA_INFO_SLAVE_KIND", ""))
     if 5 in parts and slave_table is not None:
-        info["IFLA_INFO_SLAVE_DATA"] = {"attrs": list(_decode(parts[5], slave_table).items())}
-    return {"attrs": list(info.items())}
+        info["IFLA_INFO_SLAVE_DATA"] = {"attrs": _decode(parts[5], slave_table)}
+    return {"attrs": info}
 
 
 _LINK = {
