@@ -13,7 +13,7 @@ from nsview.errors import NsviewError
 if TYPE_CHECKING:
     from nsview.collect.parallel import SharedWalk
 
-SUBCOMMAND_MODULES = ("dump", "net", "diff", "actions", "lab")
+SUBCOMMAND_MODULES = ("dump", "net", "diff", "actions", "lab", "doctor")
 
 
 class Parser(argparse.ArgumentParser):

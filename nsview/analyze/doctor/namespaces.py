@@ -1,0 +1,88 @@
+"""Namespace checks: network namespaces that outlived what they were for."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from nsview.analyze.doctor.base import Context, Finding, Subject, check, ipv4_interfaces
+from nsview.model import Namespace
+
+# `ip netns` names that container engines give a sandbox's netns: a name like
+# this with no process left means its container is gone.
+ENGINE_NETNS_NAME = re.compile(
+    r"^(cni-[0-9a-f]{8}-[0-9a-f-]{27}|netns-[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{12})$")
+
+
+def _serves_processes(ctx: Context, ns: Namespace) -> bool:
+    """A hub netns (Docker's overlay, a CNI bridge netns) carries no process itself but
+    bridges or lends devices to namespaces that do."""
+    for iface in ns.net.interfaces:
+        if not iface.master:
+            continue
+        far = ctx.peer(ns.inode, iface)
+        if far is not None:
+            other = ctx.net_by_inode.get(far[0])
+            if other is not None and ctx.has_processes(other):
+                return True
+    for other in ctx.nets:
+        for iface in other.net.interfaces:
+            lower = (iface.vxlan.dev_netns if iface.vxlan else None) or (
+                iface.macvlan.lower_netns if iface.macvlan else None)
+            if lower == ns.inode and ctx.has_processes(other):
+                return True
+    return False
+
+
+def _release(ctx: Context, ns: Namespace) -> str:
+    cmds = []
+    for h in ns.holders:
+        if h.kind == "bind_mount" and h.path:
+            base = h.path.rsplit("/", 1)
+            if base[0] in ("/run/netns", "/var/run/netns"):
+                cmds.append(f"ip netns del {base[1]}")
+            else:
+                cmds.append(f"umount {h.path} && rm {h.path}")
+        elif h.kind == "fd":
+            cmds.append(f"ls -l /proc/{h.pid}/fd/{h.fd}   # pid {h.pid} holds it open")
+    return "; ".join(dict.fromkeys(cmds)) or f"nsview dump --json   # net:[{ns.inode}]"
+
+
+@check("leaked-netns", "warning", "namespaces",
+       "a netns no process uses, held only by a bind mount or an fd")
+def leaked_netns(ctx: Context) -> Iterator[Finding]:
+    for ns in ctx.nets:
+        if ctx.index.is_initial(ns) or ctx.has_processes(ns):
+            continue
+        kinds = {h.kind for h in ns.holders}
+        if not kinds or not kinds <= {"bind_mount", "fd"}:
+            continue
+        if _serves_processes(ctx, ns):
+            continue
+        links = [i for i in ns.net.interfaces if i.kind != "loopback"]
+        # plugged into another namespace (a veth whose far end is elsewhere)
+        plugged = [i for i in links if i.peer is not None and i.peer.netns != ns.inode]
+        held = ", ".join(
+            f"bind mount {h.path}" if h.kind == "bind_mount" else f"fd {h.fd} of pid {h.pid}"
+            for h in ns.holders)
+        engine_name = next((n for n in ns.names if ENGINE_NETNS_NAME.match(n)), None)
+        evidence = [f"held by {held}", "no process has it",
+                    "links: " + (", ".join(
+                        f"{i.name} ({i.kind or '-'}"
+                        + (f", {','.join(str(a) for a in ipv4_interfaces(i))}"
+                           if ipv4_interfaces(i) else "") + ")" for i in links) or "only lo")]
+        if plugged or engine_name:
+            why = (f"its name {engine_name} is a container sandbox's, and no process is left"
+                   if engine_name else
+                   f"{', '.join(i.name for i in plugged)} still plugs it into "
+                   f"{ctx.label(plugged[0].peer.netns)}, but no process uses it")
+            yield Finding(
+                "leaked-netns", "warning",
+                [Subject(ns.inode)] + [Subject(ns.inode, i.name) for i in links],
+                f"{ctx.label(ns.inode)} looks leaked: {why}.", evidence, _release(ctx, ns))
+        else:
+            yield Finding(
+                "leaked-netns", "info", [Subject(ns.inode)],
+                f"no process uses {ctx.label(ns.inode)}"
+                + (" and it holds nothing but lo" if not links else ", which is wired to nothing")
+                + ": leaked, unless kept on purpose.", evidence, _release(ctx, ns))

@@ -1,0 +1,93 @@
+"""``nsview doctor``: what is broken in the host's namespace and container wiring.
+
+Runs the checks of :mod:`nsview.analyze.doctor` over the live host (or a saved
+snapshot with ``--load``) and prints each finding with its evidence and the
+command that verifies or repairs it; nothing is ever changed. Exit status 1
+when a finding is at or above ``--severity`` (default warning), else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SEVERITIES = ("info", "warning", "error")  # as nsview.analyze.doctor.SEVERITIES (kept light)
+
+
+def _only(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("no check named (e.g. --only veth-mtu-mismatch)")
+    return names
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="find broken namespace, link, routing and NAT wiring (shows fixes, runs none)",
+        description="Run a catalogue of checks over the host (or a saved snapshot) and say "
+        "what is broken, with the evidence and the command that verifies or repairs it. "
+        "Exit status 1 when a finding is at or above --severity. Catalogue: docs/doctor.md.",
+    )
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--load", metavar="FILE", help="check a saved snapshot (nsview dump --json)")
+    p.add_argument("--only", type=_only, metavar="CHECK,…",
+                   help="run only these checks (ids as in --list)")
+    p.add_argument("--severity", choices=SEVERITIES, default="warning",
+                   help="show, and fail on, findings at or above this (default: warning)")
+    p.add_argument("--list", action="store_true", help="list the checks and exit")
+    p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nsview.analyze.doctor import at_or_above, catalogue, run_doctor, unknown_checks
+    from nsview.errors import UsageError
+
+    if args.list:
+        for chk in catalogue():
+            print(f"{chk.id:28} {chk.severity:8} {chk.family:11} {chk.summary}")
+        return 0
+    if args.only:
+        bad = unknown_checks(args.only)
+        if bad:
+            raise UsageError(f"unknown check {', '.join(bad)} (see 'nsview doctor --list')")
+    if args.load:
+        from nsview.cli.tui_options import load_snapshot_file
+
+        snapshot = load_snapshot_file(args.load)
+    else:
+        from nsview.cli.output import report_diagnostics
+        from nsview.collect import CollectOptions, collect_snapshot
+
+        snapshot = collect_snapshot(CollectOptions(args.proc, net=True))
+        report_diagnostics(snapshot)
+    report = run_doctor(snapshot, args.only)
+    shown = at_or_above(report.findings, args.severity)
+    for check_id, error in report.failed.items():
+        print(f"nsview: doctor check {check_id} failed (a bug): {error}", file=sys.stderr)
+    if args.json:
+        import json
+
+        out = report.to_dict()
+        out["findings"] = [f.to_dict() for f in shown]
+        out["severity"] = args.severity
+        out["hidden"] = len(report.findings) - len(shown)
+        sys.stdout.write(json.dumps(out, indent=2 if sys.stdout.isatty() else None) + "\n")
+    else:
+        _print(report, shown, args.severity)
+    return 1 if shown else 0
+
+
+def _print(report, shown, severity: str) -> None:
+    for f in shown:
+        print(f"{f.severity.upper():7}  {f.check}: {f.message}")
+        for fact in f.evidence:
+            print(f"         · {fact}")
+        if f.fix:
+            print(f"         fix: {f.fix}")
+    counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
+    hidden = len(report.findings) - len(shown)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no problems"
+    tail = f"; {hidden} below {severity} not shown (--severity info)" if hidden else ""
+    print(f"{summary} ({len(report.checked)} checks){tail}")
