@@ -1,0 +1,246 @@
+"""Traffic paths on hand-built snapshots: one per verdict and per kind of hop.
+
+The tables are real ``iptables-save`` text (Docker 20.10's own rules, a
+kube-proxy service) run through nsview's parser, so what is replayed is what
+the collector would have stored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nsview.analyze.paths import TraceError, Tracer
+from nsview.collect.natparse import parse_iptables_save
+from nsview.model import (
+    Address,
+    Interface,
+    Namespace,
+    NetState,
+    PeerRef,
+    Process,
+    Route,
+    Snapshot,
+    Socket,
+    to_dict,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "paths"
+HOST, WEB, CLIENT = 4026531840, 4026532001, 4026532002
+
+DOCKER_NAT = (FIXTURES / "docker-nat.txt").read_text()
+
+DOCKER_FILTER = (FIXTURES / "docker-filter.txt").read_text()
+
+KUBE_NAT = (FIXTURES / "kube-nat.txt").read_text()
+
+
+def _iface(name, ifindex, kind, *cidrs, master=None, peer=None):
+    return Interface(
+        name=name,
+        ifindex=ifindex,
+        kind=kind,
+        operstate="UP",
+        flags=["UP", "LOWER_UP"],
+        addresses=[Address("inet", c) for c in cidrs],
+        master=master,
+        peer=peer,
+    )
+
+
+def _local(*ips):
+    routes = [Route("inet", "local", "127.0.0.0/8", dev="lo", type="local")]
+    return routes + [Route("inet", "local", f"{ip}/32", dev="eth0", type="local") for ip in ips]
+
+
+def _snapshot(nat=DOCKER_NAT, filt=DOCKER_FILTER, forward="1", sockets=True, web_ip="172.17.0.2",
+              listen_port=80):
+    host = NetState(
+        interfaces=[
+            _iface("lo", 1, "loopback", "127.0.0.1/8"),
+            _iface("eth0", 2, "device", "192.0.2.1/24"),
+            _iface("docker0", 3, "bridge", "172.17.0.1/16"),
+            _iface("veth1", 4, "veth", master="docker0", peer=PeerRef(WEB, 2, "eth0")),
+            _iface("br-int", 5, "bridge", "172.18.0.1/16"),
+            _iface("veth2", 6, "veth", master="br-int", peer=PeerRef(CLIENT, 2, "eth0")),
+        ],
+        routes=[
+            Route("inet", "main", "default", gateway="192.0.2.254", dev="eth0"),
+            Route("inet", "main", "192.0.2.0/24", dev="eth0", scope="link"),
+            Route("inet", "main", "172.17.0.0/16", dev="docker0", scope="link"),
+            Route("inet", "main", "172.18.0.0/16", dev="br-int", scope="link"),
+            *_local("192.0.2.1", "172.17.0.1", "172.18.0.1"),
+        ],
+        nat=parse_iptables_save(nat, "iptables-legacy", "ipv4") if nat else [],
+        filter=parse_iptables_save(filt, "iptables-legacy", "ipv4") if filt else [],
+        sysctls={"net.ipv4.ip_forward": forward},
+    )
+    web = NetState(
+        interfaces=[
+            _iface("lo", 1, "loopback", "127.0.0.1/8"),
+            _iface("eth0", 2, "veth", f"{web_ip}/16", peer=PeerRef(HOST, 4, "veth1")),
+        ],
+        routes=[
+            Route("inet", "main", "default", gateway="172.17.0.1", dev="eth0"),
+            Route("inet", "main", "172.17.0.0/16", dev="eth0", scope="link"),
+            *_local(web_ip),
+        ],
+        sysctls={"net.ipv4.ip_forward": "0"},
+    )
+    internal = NetState(
+        interfaces=[
+            _iface("lo", 1, "loopback", "127.0.0.1/8"),
+            _iface("eth0", 2, "veth", "172.18.0.2/16", peer=PeerRef(HOST, 6, "veth2")),
+        ],
+        routes=[
+            Route("inet", "main", "default", gateway="172.18.0.1", dev="eth0"),
+            Route("inet", "main", "172.18.0.0/16", dev="eth0", scope="link"),
+            *_local("172.18.0.2"),
+        ],
+    )
+    if sockets:
+        host.sockets = [
+            Socket("tcp6", "inet6", "LISTEN", "[::]:8080", address="::", port=8080, pids=[100],
+                   inode=11, v6only=False),
+        ]
+        web.sockets = [
+            Socket("tcp", "inet", "LISTEN", f"0.0.0.0:{listen_port}", address="0.0.0.0",
+                   port=listen_port, pids=[200], inode=12),
+        ]
+    procs = [
+        Process(2, 0, "kthreadd", kthread=True, ns={"net": HOST}),
+        Process(100, 1, "docker-proxy",
+                cmdline=["/usr/bin/docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0",
+                         "-host-port", "8080", "-container-ip", "172.17.0.2",
+                         "-container-port", "80"], ns={"net": HOST}),
+        Process(200, 1, "nginx", cmdline=["nginx"], ns={"net": WEB}),
+    ]
+    return Snapshot(
+        namespaces=[
+            Namespace("net", HOST, pids=[2, 100], net=host),
+            Namespace("net", WEB, pids=[200], net=web, names=["web"]),
+            Namespace("net", CLIENT, net=internal, names=["internal"]),
+        ],
+        processes=procs,
+    )
+
+
+def _only(trace, arrival):
+    paths = [p for p in trace.paths if p.arrival == arrival]
+    assert len(paths) == 1, [p.summary for p in trace.paths]
+    return paths[0]
+
+
+def _kinds(path):
+    return [h.kind for h in path.hops]
+
+
+def test_published_port_from_outside_reaches_the_container():
+    path = _only(Tracer(_snapshot()).port(8080), "external")
+    assert path.verdict == "reaches", path.summary
+    assert path.listener.netns == WEB and path.listener.port == 80
+    assert path.listener.pids == [200] and path.listener.commands == ["nginx"]
+    nat = next(h for h in path.hops if h.kind == "nat")
+    assert "172.17.0.2:80" in nat.description
+    assert "--to-destination 172.17.0.2:80" in nat.evidence and nat.ref[0] == "nat_rule"
+    forward = next(h for h in path.hops if h.kind == "filter" and "FORWARD" in h.description)
+    assert "accepts" in forward.description and "--dport 80 -j ACCEPT" in forward.evidence
+    links = [h.description for h in path.hops if h.kind == "link"]
+    assert any("docker0" in t and "veth1" in t for t in links)
+    assert _kinds(path)[0] == "arrive" and _kinds(path)[-1] == "listener"
+
+
+def test_loopback_goes_through_docker_proxy_to_the_same_container():
+    path = _only(Tracer(_snapshot()).port(8080), "loopback")
+    assert path.verdict == "reaches", path.summary
+    assert "nat" not in _kinds(path)[:3]  # OUTPUT's DNAT excludes 127/8
+    proxy = next(h for h in path.hops if h.kind == "proxy")
+    assert "172.17.0.2:80" in proxy.description
+    listeners = [h for h in path.hops if h.kind == "listener"]
+    assert "docker-proxy" in listeners[0].description and "nginx" in listeners[1].description
+    assert path.listener.netns == WEB
+
+
+def test_host_ip_from_the_host_itself_is_dnatted_in_output():
+    trace = Tracer(_snapshot()).port(8080, host_ip="192.0.2.1")
+    path = _only(trace, "loopback")
+    assert path.verdict == "reaches"
+    assert any(h.kind == "nat" and h.description.startswith("OUTPUT") for h in path.hops)
+
+
+def test_dnat_to_a_port_nobody_listens_on():
+    path = _only(Tracer(_snapshot()).port(8081), "external")
+    assert path.verdict == "no-listener"
+    assert "172.17.0.2:81" in path.summary and "web" in path.summary
+
+
+def test_dnat_to_an_address_nobody_owns():
+    path = _only(Tracer(_snapshot()).port(8082), "external")
+    assert path.verdict == "no-listener"
+    assert "nobody on bridge docker0" in path.summary and "172.17.0.9" in path.summary
+
+
+def test_internal_network_egress_is_blocked_by_the_isolation_rule():
+    path = Tracer(_snapshot()).egress(CLIENT).paths[0]
+    assert path.verdict == "blocked"
+    assert "DOCKER-ISOLATION-STAGE-1" in path.summary
+    assert "! -d 172.18.0.0/16 -i br-int -j DROP" in path.hops[-1].evidence
+    assert path.hops[-1].ref[0] == "filter_rule"
+
+
+def test_egress_from_a_bridge_container_is_masqueraded_and_leaves():
+    path = Tracer(_snapshot()).egress(WEB, to="198.51.100.7").paths[0]
+    assert path.verdict == "reaches", path.summary
+    masq = next(h for h in path.hops if h.kind == "nat")
+    assert "MASQUERADE" in masq.description and "192.0.2.1" in masq.description
+    assert "eth0" in path.summary and path.hops[-1].kind == "link"
+
+
+def test_forwarding_off_blocks_egress():
+    path = Tracer(_snapshot(forward="0")).egress(WEB).paths[0]
+    assert path.verdict == "blocked" and "ip_forward = 0" in path.summary
+
+
+def test_kube_service_has_one_path_per_endpoint_with_probabilities():
+    snap = _snapshot(nat=KUBE_NAT, filt=None)
+    trace = Tracer(snap).port(80, host_ip="100.96.0.10", netns=WEB)
+    assert {p.probability for p in trace.paths} == {0.5}
+    targets = sorted(
+        h.description for p in trace.paths for h in p.hops if h.kind == "nat"
+        and "DNAT" in h.description
+    )
+    assert "172.17.0.2:80" in targets[0] and "172.17.0.3:80" in targets[1]
+    assert all("probability 0.50" in t for t in targets)
+
+
+def test_without_sockets_the_listener_is_unknown():
+    path = _only(Tracer(_snapshot(sockets=False)).port(8080), "external")
+    assert path.verdict == "unknown" and "no sockets" in path.summary
+
+
+def test_no_route_is_blocked():
+    snap = _snapshot()
+    snap.namespaces[2].net.routes = [r for r in snap.namespaces[2].net.routes if r.dst != "default"]
+    path = Tracer(snap).egress(CLIENT).paths[0]
+    assert path.verdict == "blocked" and "no route" in path.summary
+
+
+def test_the_json_has_the_documented_shape():
+    data = to_dict(Tracer(_snapshot()).port(8080))
+    json.dumps(data)
+    for path in data["paths"]:
+        assert set(path) >= {"arrival", "verdict", "hops", "listener"}
+        assert path["verdict"] in ("reaches", "no-listener", "blocked", "unknown")
+        for hop in path["hops"]:
+            assert set(hop) >= {"kind", "netns", "description", "evidence"}
+    listener = next(p["listener"] for p in data["paths"] if p["listener"])
+    assert set(listener) >= {"netns", "address", "port", "pids", "container"}
+
+
+def test_a_netns_without_network_state_is_a_clear_error():
+    snap = _snapshot()
+    snap.namespaces[1].net = None
+    with pytest.raises(TraceError, match="no network state"):
+        Tracer(snap).egress(WEB)
