@@ -66,6 +66,7 @@ def first_path(view, predicate):
 
 
 async def shoot(snapshot, out: Path, theme: str, names: list[str]) -> list[Path]:
+    from nsview.analyze.refs import InterfaceRef, NamespaceRef, NatRuleRef, ProcessRef
     from nsview.tui.app import NsviewApp
     from nsview.tui.themes import builtin_theme_dir, load_themes
 
@@ -99,23 +100,29 @@ async def shoot(snapshot, out: Path, theme: str, names: list[str]) -> list[Path]
             await show(
                 "network",
                 # a veth that is a bridge port, its peer in another netns
-                lambda p, i: len(p) == 3 and i.ref[0] == "iface" and "↔" in i.text,
+                lambda p, i: len(p) == 3 and isinstance(i.ref, InterfaceRef) and "↔" in i.text,
                 open_it=False,
             )
             await save("network" if "network" in names else f"network-{theme}")
         if "nat" in names:
-            await show("network", lambda p, i: i.ref[0] == "nat_rule" and i.label[0][0] == "DNAT")
+            await show(
+                "network", lambda p, i: isinstance(i.ref, NatRuleRef) and i.label[0][0] == "DNAT"
+            )
             await save("nat")
         if "namespaces" in names:
             await show(
                 "namespaces",
-                lambda p, i: i.ref[0] == "ns" and i.ref[1] == "net" and "proc" in i.text,
+                lambda p, i: (
+                    isinstance(i.ref, NamespaceRef) and i.ref.type == "net" and "proc" in i.text
+                ),
             )
             await pilot.press("j", "j")
             await save("namespaces")
         if "processes" in names:
             # a container's process, with its eight namespaces open
-            await show("processes", lambda p, i: i.ref[0] == "proc" and " nginx " in i.text)
+            await show(
+                "processes", lambda p, i: isinstance(i.ref, ProcessRef) and " nginx " in i.text
+            )
             await pilot.press("j", "l")
             await save("processes")
         if "filter" in names:
@@ -147,8 +154,12 @@ def main() -> int:
         snapshot = lab_only(snapshot, lab)
     snapshot.host.hostname = "lab"
     saved = asyncio.run(
-        shoot(snapshot, args.out, "nsview-dark",
-              ["network", "nat", "namespaces", "processes", "filter", "help"])
+        shoot(
+            snapshot,
+            args.out,
+            "nsview-dark",
+            ["network", "nat", "namespaces", "processes", "filter", "help"],
+        )
     )
     for theme in ("nsview-dark", "nsview-light", "nsview-contrast"):
         saved += asyncio.run(shoot(snapshot, args.out, theme, [f"network-{theme}"]))

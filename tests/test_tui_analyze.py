@@ -6,8 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nsview.analyze.details import details
 from nsview.analyze.lookup import Lookup, ip_of
-from nsview.analyze.relations import details, relations
+from nsview.analyze.refs import (
+    GroupRef,
+    InterfaceRef,
+    NamespaceRef,
+    NatRuleRef,
+    ProcessRef,
+    RouteRef,
+)
+from nsview.analyze.relations import relations
 from nsview.analyze.search import filter_view, matches, parse_query
 from nsview.analyze.views import NetworkView, build_views
 from nsview.model import snapshot_from_json, snapshot_to_json
@@ -54,7 +63,7 @@ def test_keys_are_unique_among_siblings_and_paths_locate_back(lk):
             assert path not in seen, path
             seen.add(path)
             located = view.locate(item.ref)
-            if located is not None and item.ref[0] in ("iface", "route", "nat_rule"):
+            if located is not None and isinstance(item.ref, (InterfaceRef, RouteRef, NatRuleRef)):
                 # the canonical place of an interface/route/NAT rule is where it is shown
                 assert located == path
 
@@ -70,7 +79,7 @@ def test_namespaces_view_groups_by_type_and_hierarchy(lk):
     (host_user,) = view.children(hier)
     kids = view.children(host_user)
     # the rootless user namespace is a child of the host's, listed before processes
-    assert kids[0].ref == ("ns", "user", ROOTLESS_USER)
+    assert kids[0].ref == NamespaceRef("user", ROOTLESS_USER)
     net_group = next(i for i in view.roots() if i.key == "type:net")
     names = [i.text for i in view.children(net_group)]
     assert names[0].startswith("net:[4026531840]")  # pid 1's first
@@ -82,7 +91,7 @@ def test_namespaces_view_groups_by_type_and_hierarchy(lk):
 
 def test_network_view_nests_bridge_ports_and_shows_peers(lk):
     view = build_views(lk)["network"]
-    host = next(i for i in view.roots() if i.ref == ("ns", "net", HOST_NET))
+    host = next(i for i in view.roots() if i.ref == NamespaceRef("net", HOST_NET))
     top = {c.key: c for c in view.children(host)}
     assert "if:5" not in top and "if:6" not in top  # veth ports live under docker0
     ports = view.children(top["if:3"])
@@ -100,7 +109,7 @@ def test_network_view_nests_bridge_ports_and_shows_peers(lk):
 
 def test_nat_rules_show_targets_with_addresses_and_roles(lk):
     view: NetworkView = build_views(lk)["network"]
-    path = view.locate(("nat_rule", HOST_NET, 0, 2, 0))
+    path = view.locate(NatRuleRef(HOST_NET, 0, 2, 0))
     assert path == (f"ns:net:{HOST_NET}", "nat", "t:iptables-nft:ipv4:nat", "c:DOCKER", "n:0")
     chain = next(i for p, i in walk(view) if p == path[:-1])
     dnat, unparsed = view.children(chain)
@@ -115,7 +124,7 @@ def test_nat_rules_show_targets_with_addresses_and_roles(lk):
 
 def test_processes_view_marks_unshared_namespaces(lk):
     view = build_views(lk)["processes"]
-    path = view.locate(("proc", 601))
+    path = view.locate(ProcessRef(601))
     assert path == ("p:1", "p:500", "p:600", "p:601")
     nginx = next(i for p, i in walk(view) if p == path)
     assert "≠ cgroup ipc mnt net pid uts" in nginx.text
@@ -126,7 +135,7 @@ def test_processes_view_marks_unshared_namespaces(lk):
     assert ("≠ parent", "unshared") in rows["ns:net"].label
     assert ("≠ parent", "unshared") not in rows["ns:user"].label
     worker = view.children(nginx)[1]
-    assert worker.ref == ("proc", 602) and "≠" not in worker.text
+    assert worker.ref == ProcessRef(602) and "≠" not in worker.text
 
 
 def test_unreadable_parent_namespaces_are_not_called_shared():
@@ -140,33 +149,33 @@ def test_unreadable_parent_namespaces_are_not_called_shared():
 
 
 def test_relations_veth_peer_first_then_bridge(lk):
-    rels = relations(lk, ("iface", HOST_NET, 5), "network")
-    assert rels[0].ref == ("iface", WEB_NET, 2) and rels[0].view == "network"
-    assert rels[1].ref == ("iface", HOST_NET, 3) and rels[1].text.startswith("bridge docker0")
-    back = relations(lk, ("iface", WEB_NET, 2), "network")
-    assert back[0].ref == ("iface", HOST_NET, 5)
+    rels = relations(lk, InterfaceRef(HOST_NET, 5), "network")
+    assert rels[0].ref == InterfaceRef(WEB_NET, 2) and rels[0].view == "network"
+    assert rels[1].ref == InterfaceRef(HOST_NET, 3) and rels[1].text.startswith("bridge docker0")
+    back = relations(lk, InterfaceRef(WEB_NET, 2), "network")
+    assert back[0].ref == InterfaceRef(HOST_NET, 5)
 
 
 def test_relations_process_goes_to_unshared_namespace_first(lk):
-    rels = relations(lk, ("proc", 800), "processes")
-    assert rels[0].ref == ("ns", "net", LAB_A_NET) and "not shared" in rels[0].text
+    rels = relations(lk, ProcessRef(800), "processes")
+    assert rels[0].ref == NamespaceRef("net", LAB_A_NET) and "not shared" in rels[0].text
     # nothing unshared (no parent to compare with): its network first
-    assert relations(lk, ("proc", 1), "processes")[0].ref == ("ns", "net", HOST_NET)
-    from_ns_view = relations(lk, ("proc", 800), "namespaces")
-    assert from_ns_view[0].ref == ("proc", 800) and from_ns_view[0].view == "processes"
+    assert relations(lk, ProcessRef(1), "processes")[0].ref == NamespaceRef("net", HOST_NET)
+    from_ns_view = relations(lk, ProcessRef(800), "namespaces")
+    assert from_ns_view[0].ref == ProcessRef(800) and from_ns_view[0].view == "processes"
 
 
 def test_relations_namespace_holders_owner_and_dnat(lk):
-    rels = relations(lk, ("ns", "net", LAB_A_NET), "namespaces")
+    rels = relations(lk, NamespaceRef("net", LAB_A_NET), "namespaces")
     assert rels[0].view == "network"  # a netns: its interfaces first
-    assert ("proc", 800) in [r.ref for r in rels]
+    assert ProcessRef(800) in [r.ref for r in rels]
     assert any(r.text.startswith("held by bind mount /run/netns/nsvlab-a") for r in rels)
-    user = relations(lk, ("ns", "user", ROOTLESS_USER), "namespaces")
-    assert ("ns", "net", REDIS_NET) in [r.ref for r in user]  # owns the redis netns
-    dnat = relations(lk, ("nat_rule", HOST_NET, 0, 2, 0), "network")
-    assert dnat[0].ref == ("iface", WEB_NET, 2)  # the interface carrying 172.17.0.2
-    route = relations(lk, ("route", WEB_NET, 0), "network")
-    assert [r.ref for r in route] == [("iface", WEB_NET, 2), ("iface", HOST_NET, 3)]
+    user = relations(lk, NamespaceRef("user", ROOTLESS_USER), "namespaces")
+    assert NamespaceRef("net", REDIS_NET) in [r.ref for r in user]  # owns the redis netns
+    dnat = relations(lk, NatRuleRef(HOST_NET, 0, 2, 0), "network")
+    assert dnat[0].ref == InterfaceRef(WEB_NET, 2)  # the interface carrying 172.17.0.2
+    route = relations(lk, RouteRef(WEB_NET, 0), "network")
+    assert [r.ref for r in route] == [InterfaceRef(WEB_NET, 2), InterfaceRef(HOST_NET, 3)]
 
 
 def test_every_row_has_a_detail_and_relations_resolve(lk):
@@ -180,14 +189,14 @@ def test_every_row_has_a_detail_and_relations_resolve(lk):
 
 
 def test_details_content(lk):
-    d = details(lk, ("iface", HOST_NET, 5))
+    d = details(lk, InterfaceRef(HOST_NET, 5))
     rows = dict(d.rows)
     assert rows["peer"] == "eth0 (ifindex 2) @ nginx (601) [resolved]"
     assert rows["master"] == "docker0"
-    p = dict(details(lk, ("proc", 601)).rows)
+    p = dict(details(lk, ProcessRef(601)).rows)
     assert p["pid per pid ns"] == "601 → 1" and p["net"].endswith("≠ parent")
-    assert details(lk, ("proc", 99999)).title == "(gone from this snapshot)"
-    rows = details(lk, ("ns", "net", HOST_NET)).rows
+    assert details(lk, ProcessRef(99999)).title == "(gone from this snapshot)"
+    rows = details(lk, NamespaceRef("net", HOST_NET)).rows
     assert ("sysctl", "net.ipv4.ip_forward = 1") in rows and ("NAT rules", "5") in rows
 
 
@@ -237,7 +246,7 @@ def test_filter_by_name_pid_inode_ip_interface_comm(lk):
 def test_filtered_visibility_keeps_ancestors_and_everything_under_a_match(lk):
     view = build_views(lk)["network"]
     f = filter_view(view, parse_query("vethaaa"))
-    host = next(i for i in view.roots() if i.ref == ("ns", "net", HOST_NET))
+    host = next(i for i in view.roots() if i.ref == NamespaceRef("net", HOST_NET))
     assert [i.key for i in f.visible((), view.roots())] == [host.key]
     kids = f.visible((host.key,), view.children(host))
     assert [i.key for i in kids] == ["if:3"]
@@ -249,10 +258,10 @@ def test_filtered_visibility_keeps_ancestors_and_everything_under_a_match(lk):
 
 def test_matches_is_false_for_rows_that_vanished(lk):
     q = parse_query("eth0")
-    assert not matches(lk, ("iface", 1, 1), q)
-    assert not matches(lk, ("proc", 424242), q)
-    assert not matches(lk, ("nat_rule", HOST_NET, 9, 9, 9), q)
-    assert not matches(lk, ("group", "type", "net"), q)
+    assert not matches(lk, InterfaceRef(1, 1), q)
+    assert not matches(lk, ProcessRef(424242), q)
+    assert not matches(lk, NatRuleRef(HOST_NET, 9, 9, 9), q)
+    assert not matches(lk, GroupRef("type", ns_type="net"), q)
 
 
 def test_large_snapshot_shapes():
@@ -264,7 +273,7 @@ def test_large_snapshot_shapes():
     host = net.roots()[0]
     (bridge,) = [c for c in net.children(host) if c.key == "if:2"]
     assert len(net.children(bridge)) == 100
-    rels = relations(lk, ("iface", HOST_NET, 10), "network")
+    rels = relations(lk, InterfaceRef(HOST_NET, 10), "network")
     assert rels[0].text.startswith("veth peer eth0 @ app0")
 
 
@@ -316,7 +325,7 @@ def test_kernel_threads_fold_into_one_row_after_the_processes():
     views = build_views(lookup)
     view = views["namespaces"]
     net_type = next(i for i in view.roots() if i.key == "type:net")
-    host = next(i for i in view.children(net_type) if i.ref == ("ns", "net", HOST_NET))
+    host = next(i for i in view.children(net_type) if i.ref == NamespaceRef("net", HOST_NET))
     rows = view.children(host)
     assert rows[-1].key == "kthreads" and rows[-1].text == "kernel threads  2"
     assert "p:2" not in [row.key for row in rows[:-1]] and "p:1" in [row.key for row in rows]

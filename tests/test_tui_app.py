@@ -12,6 +12,7 @@ import threading
 import pytest
 from textual.widgets import Footer, Input, OptionList, Tabs
 
+from nsview.analyze.refs import InterfaceRef, ProcessRef
 from nsview.model import Namespace, Process
 from nsview.tui.app import NsviewApp, NsviewCommands
 from nsview.tui.detail import DetailPane
@@ -182,7 +183,7 @@ def test_detail_pane_follows_the_cursor():
         pane = app.query_one(DetailPane)
         assert pane.detail.title == "interface vethaaa @ systemd (1)"
         assert ("peer", "eth0 (ifindex 2) @ nginx (601) [resolved]") in pane.detail.rows
-        assert pane.relations[0].ref == ("iface", WEB_NET, 2)
+        assert pane.relations[0].ref == InterfaceRef(WEB_NET, 2)
         await pilot.press("j")
         assert pane.detail.title == "interface vethbbb @ systemd (1)"
 
@@ -757,7 +758,7 @@ def test_every_key_against_a_live_collection(netns_factory):
         await pilot.press("2")
         assert app.tree().cursor_item().text.startswith(name)
         await pilot.press("escape", "3", "slash", *str(mine), "enter")
-        assert app.tree().cursor_item().ref == ("proc", mine)
+        assert app.tree().cursor_item().ref == ProcessRef(mine)
         await pilot.press("g")
         assert app.current_view == "namespaces"
         await pilot.press("r")

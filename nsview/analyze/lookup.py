@@ -10,21 +10,11 @@ import ipaddress
 from functools import cached_property
 
 from nsview.analyze.index import SnapshotIndex
-from nsview.model import NS_TYPES, Interface, Namespace, NetState, Process, Snapshot
-
-# A reference to one thing in a snapshot; plain tuples so they hash and compare:
-#   ("ns", type, inode)          ("proc", pid)            ("iface", netns_inode, ifindex)
-#   ("holder", type, inode, i)   ("route", netns, i)      ("rule", netns, i)
-#   ("nat_table", netns, t)      ("nat_chain", netns, t, c)  ("nat_rule", netns, t, c, r)
-#   ("diag", i)                  ("group", name, *args)   ("note", text)
-Ref = tuple
+from nsview.model import NS_TYPES, Interface, Namespace, NetState, Process
 
 
 class Lookup(SnapshotIndex):
     """SnapshotIndex plus the lookups the TUI's trees, filter and relations use."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__(snapshot)
 
     # -- namespaces -----------------------------------------------------------------
 
@@ -70,12 +60,6 @@ class Lookup(SnapshotIndex):
             if ns.owner is not None and not (ns.type == "user" and ns.owner == ns.parent):
                 out.setdefault(ns.owner, []).append(ns)
         return out
-
-    def ns_of(self, ref: Ref) -> Namespace | None:
-        return self.namespace(ref[1], ref[2]) if ref and ref[0] == "ns" else None
-
-    def ns_label(self, ns: Namespace) -> str:
-        return self.label(ns)
 
     # -- processes ------------------------------------------------------------------
 
@@ -165,12 +149,6 @@ class Lookup(SnapshotIndex):
         """Interfaces carrying the IP in ``text`` ("10.0.0.2", "10.0.0.2:80", "[fe80::1]:80")."""
         ip = ip_of(text)
         return self.addresses.get(ip, []) if ip else []
-
-    def netns_label(self, inode: int | None) -> str:
-        if inode is None:
-            return "?"
-        ns = self.namespace("net", inode)
-        return self.label(ns) if ns is not None else f"net:[{inode}]"
 
 
 def ip_of(text: str | None) -> str | None:

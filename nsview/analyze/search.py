@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nsview.analyze.lookup import Lookup, Ref, ip_of
+from nsview.analyze.lookup import Lookup, ip_of
+from nsview.analyze.refs import (
+    HolderRef,
+    InterfaceRef,
+    NamespaceRef,
+    NatRuleRef,
+    ProcessRef,
+    Ref,
+    RouteRef,
+    resolve,
+)
 from nsview.analyze.views import Item, Path, View
 
 MAX_DEPTH = 64  # a guard against a malformed (cyclic) process tree in a loaded file
@@ -40,53 +50,35 @@ def _has(q: Query, *values: str | None) -> bool:
 
 
 def matches(lk: Lookup, ref: Ref, q: Query) -> bool:
-    kind = ref[0] if ref else ""
-    if kind == "ns":
-        ns = lk.namespace(ref[1], ref[2])
-        if ns is None:
-            return False
-        return q.number == ns.inode or _has(q, *ns.names)
-    if kind == "proc":
-        proc = lk.process(ref[1])
-        if proc is None:
-            return False
-        if q.number is not None and (q.number == proc.pid or q.number in proc.nspid[1:]):
-            return True
-        return _has(q, proc.comm, " ".join(proc.cmdline))
-    if kind == "iface":
-        iface = lk.interface(ref[1], ref[2])
-        if iface is None:
-            return False
-        if _has(q, iface.name, iface.mac):
-            return True
-        for addr in iface.addresses:
-            if q.ip is not None:
-                if ip_of(addr.cidr) == q.ip:
-                    return True
-            elif _has(q, addr.cidr):
-                return True
+    """Whether the row about ``ref`` matches ``q`` (False when it is gone)."""
+    found = resolve(lk, ref)
+    if found is None:
         return False
-    if kind == "route":
-        net = lk.net(ref[1])
-        if net is None or ref[2] >= len(net.routes):
+    match ref:
+        case NamespaceRef():
+            return q.number == found.inode or _has(q, *found.names)
+        case ProcessRef():
+            if q.number is not None and (q.number == found.pid or q.number in found.nspid[1:]):
+                return True
+            return _has(q, found.comm, " ".join(found.cmdline))
+        case InterfaceRef():
+            if _has(q, found.name, found.mac):
+                return True
+            for addr in found.addresses:
+                if q.ip is not None:
+                    if ip_of(addr.cidr) == q.ip:
+                        return True
+                elif _has(q, addr.cidr):
+                    return True
             return False
-        r = net.routes[ref[2]]
-        if q.ip is not None:
-            return q.ip in (ip_of(r.gateway), ip_of(r.prefsrc), ip_of(r.dst))
-        return _has(q, r.dst, r.gateway, r.dev, r.prefsrc)
-    if kind == "nat_rule":
-        net = lk.net(ref[1])
-        try:
-            rule = net.nat[ref[2]].chains[ref[3]].rules[ref[4]]  # type: ignore[union-attr]
-        except (AttributeError, IndexError):
-            return False
-        return _has(q, rule.text, rule.to_destination, rule.to_source)
-    if kind == "holder":
-        ns = lk.namespace(ref[1], ref[2])
-        if ns is None or ref[3] >= len(ns.holders):
-            return False
-        h = ns.holders[ref[3]]
-        return (q.number is not None and q.number == h.pid) or _has(q, h.path)
+        case RouteRef():
+            if q.ip is not None:
+                return q.ip in (ip_of(found.gateway), ip_of(found.prefsrc), ip_of(found.dst))
+            return _has(q, found.dst, found.gateway, found.dev, found.prefsrc)
+        case NatRuleRef():
+            return _has(q, found.text, found.to_destination, found.to_source)
+        case HolderRef():
+            return (q.number is not None and q.number == found.pid) or _has(q, found.path)
     return False
 
 

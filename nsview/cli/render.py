@@ -7,7 +7,7 @@ from typing import TextIO
 from rich.markup import escape
 from rich.tree import Tree
 
-from nsview.analyze import views
+from nsview.analyze import labels
 from nsview.analyze.index import SnapshotIndex
 from nsview.model import NS_TYPES, Namespace, Snapshot
 
@@ -15,8 +15,8 @@ MAX_PROCESSES_SHOWN = 20
 
 
 def holder_summary(ns: Namespace) -> str:
-    """Processes, then what else holds it (the TUI's wording, from analyze.views)."""
-    others = views.holder_summary(ns)
+    """Processes, then what else holds it (the TUI's wording, from analyze.labels)."""
+    others = labels.holder_summary(ns)
     parts = [f"{len(ns.pids)} process{'es' if len(ns.pids) != 1 else ''}"] if ns.pids else []
     parts += [others] if others else []
     return ", ".join(parts) if parts else "no holder (kept alive by a child namespace)"

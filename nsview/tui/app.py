@@ -30,8 +30,10 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
-from nsview.analyze.lookup import Lookup, Ref
-from nsview.analyze.relations import Relation, details, relations
+from nsview.analyze.details import details
+from nsview.analyze.lookup import Lookup
+from nsview.analyze.refs import Ref, resolve
+from nsview.analyze.relations import Relation, relations
 from nsview.analyze.search import Filtered, Query, filter_view, parse_query
 from nsview.analyze.views import VIEW_CLASSES, View, build_views
 from nsview.errors import Cancelled
@@ -317,23 +319,9 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         namespace; a holder its namespace; a "namespaces" group its process.
         """
         ref = self.selected_ref()
-        lk = self.lookup
-        if ref is None or lk is None:
+        if ref is None or self.lookup is None:
             return None
-        kind = ref[0]
-        if kind == "proc":
-            return lk.process(ref[1])
-        if kind in ("ns", "holder"):
-            return lk.namespace(ref[1], ref[2])
-        if kind in ("iface", "route", "rule", "nat_table", "nat_chain", "nat_rule"):
-            return lk.namespace("net", ref[1])
-        if kind == "group" and ref[1] == "procns":
-            return lk.process(ref[2])
-        if kind == "group" and ref[1] in ("routes", "local_routes", "rules", "nat"):
-            return lk.namespace("net", ref[2])
-        if kind == "group" and ref[1] == "kthreads":
-            return lk.namespace(ref[2], ref[3])
-        return None
+        return resolve(self.lookup, ref.subject)
 
     def selected_relations(self) -> list[Relation]:
         ref = self.selected_ref()
@@ -495,10 +483,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         ref = self.selected_ref()
         if self.lookup is None:
             return
-        pane.show(
-            details(self.lookup, ref) if ref else details(self.lookup, ()),
-            self.selected_relations(),
-        )
+        pane.show(details(self.lookup, ref), self.selected_relations())
 
     @on(NsTree.NodeHighlighted)
     def _highlighted(self, event: NsTree.NodeHighlighted) -> None:

@@ -10,7 +10,8 @@ from textual.message import Message
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from nsview.analyze.relations import Detail, Relation
+from nsview.analyze.details import Detail
+from nsview.analyze.relations import Relation
 
 
 class DetailPane(Vertical):

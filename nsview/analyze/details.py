@@ -1,0 +1,333 @@
+"""Everything known about the row under the cursor: the detail pane's fields.
+
+``details(lookup, ref)`` gives a title and (field, value) rows. A group row
+(the routes of a netns, the namespaces of a process) shows what it groups.
+Plain data: no UI here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nsview.analyze.labels import holder_summary, holder_text, netns_label, ns_short, short_cmd
+from nsview.analyze.lookup import Lookup
+from nsview.analyze.refs import (
+    DiagnosticRef,
+    GroupRef,
+    HolderRef,
+    InterfaceRef,
+    NamespaceRef,
+    NatChainRef,
+    NatRuleRef,
+    NatTableRef,
+    NoteRef,
+    ProcessRef,
+    Ref,
+    RouteRef,
+    RuleRef,
+    resolve,
+)
+from nsview.model import (
+    NS_TYPES,
+    Diagnostic,
+    Holder,
+    Interface,
+    Namespace,
+    NatChain,
+    NatRule,
+    NatTable,
+    Process,
+    Route,
+    RoutingRule,
+)
+
+
+@dataclass(slots=True)
+class Detail:
+    title: str
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+
+def details(lk: Lookup, ref: Ref | None) -> Detail:
+    if ref is None:
+        return Detail("(nothing selected)")
+    if isinstance(ref, GroupRef) and ref.of is not None:
+        ref = ref.of  # a group of one namespace or process shows it
+    match ref:
+        case GroupRef():
+            return _group_detail(lk, ref)
+        case NoteRef(text=text):
+            return Detail(text)
+    found = resolve(lk, ref)
+    if found is None:
+        return Detail("(gone from this snapshot)")
+    match ref, found:
+        case NamespaceRef(), Namespace():
+            return _ns_detail(lk, found)
+        case ProcessRef(), Process():
+            return _proc_detail(lk, found)
+        case InterfaceRef(netns=netns), Interface():
+            return _iface_detail(lk, netns, found)
+        case RouteRef(), Route():
+            return _route_detail(found)
+        case RuleRef(), RoutingRule():
+            return _rule_detail(found)
+        case NatTableRef(), NatTable():
+            return _nat_table_detail(found)
+        case NatChainRef(), NatChain():
+            return _nat_chain_detail(resolve(lk, NatTableRef(ref.netns, ref.table)), found)
+        case NatRuleRef(), NatRule():
+            return _nat_rule_detail(
+                resolve(lk, NatChainRef(ref.netns, ref.table, ref.chain)), found
+            )
+        case HolderRef(), Holder():
+            return _holder_detail(lk, ref, found)
+        case DiagnosticRef(), Diagnostic():
+            return _diag_detail(found)
+    return Detail("(gone from this snapshot)")
+
+
+def _opt(value) -> str:
+    return "—" if value is None or value == "" or value == [] else str(value)
+
+
+def _ns_detail(lk: Lookup, ns: Namespace) -> Detail:
+    d = Detail(f"{ns.type} namespace [{ns.inode}]")
+    rows = d.rows
+    rows.append(("label", lk.label(ns)))
+    if ns.names:
+        rows.append(("names", ", ".join(ns.names)))
+    rows.append(("inode", str(ns.inode)))
+    if ns.id is not None:
+        rows.append(("ns id", str(ns.id)))
+    if ns.dev is not None:
+        rows.append(("nsfs dev", str(ns.dev)))
+    rows.append(("processes", str(len(ns.pids))))
+    main = lk.main_process(ns)
+    if main is not None:
+        rows.append(("main process", f"{main.pid} {main.comm}: {short_cmd(main, 80)}"))
+    summary = holder_summary(ns)
+    if summary:
+        rows.append(("held by", summary))
+    for holder in ns.holders:
+        if holder.kind != "process":
+            rows.append(("holder", holder_text(holder, lk)))
+    if not ns.pids and not summary:
+        rows.append(("held by", "nothing visible (a child namespace keeps it alive?)"))
+    if ns.parent is not None:
+        parent = lk.namespace(ns.type, ns.parent)
+        rows.append(("parent", ns_short(parent, lk) if parent else f"[{ns.parent}] (not visible)"))
+    kids = lk.ns_children.get((ns.type, ns.inode), [])
+    if kids:
+        rows.append(("children", str(len(kids))))
+    if ns.owner is not None:
+        owner = lk.namespace("user", ns.owner)
+        rows.append(("owner", ns_short(owner, lk) if owner else f"user:[{ns.owner}]"))
+    if ns.owner_uid is not None:
+        rows.append(("owner uid", str(ns.owner_uid)))
+    if ns.type == "net":
+        net = ns.net
+        if net is None:
+            rows.append(("network", "not read"))
+        else:
+            rows.append(("interfaces", ", ".join(i.name for i in net.interfaces) or "none"))
+            rows.append(("routes", str(len(net.routes))))
+            nat = sum(len(c.rules) for t in net.nat for c in t.chains)
+            rows.append(("NAT rules", str(nat)))
+            for key, value in sorted(net.sysctls.items()):
+                rows.append(("sysctl", f"{key} = {value}"))
+            for err in net.errors:
+                rows.append(("error", err))
+    return d
+
+
+def _proc_detail(lk: Lookup, proc: Process) -> Detail:
+    d = Detail(f"process {proc.pid} {proc.comm}")
+    rows = d.rows
+    rows.append(("pid", str(proc.pid)))
+    parent = lk.parent_of(proc)
+    rows.append(("ppid", f"{proc.ppid} {parent.comm}" if parent else _opt(proc.ppid)))
+    rows.append(("comm", proc.comm))
+    rows.append(("cmdline", " ".join(proc.cmdline) or f"[{proc.comm}] (kernel thread or zombie)"))
+    rows.append(("uid", _opt(proc.uid)))
+    if len(proc.nspid) > 1:
+        rows.append(("pid per pid ns", " → ".join(str(p) for p in proc.nspid)))
+    rows.append(("cgroup", _opt(proc.cgroup)))
+    rows.append(("threads", str(proc.threads)))
+    unshared = set(lk.unshared(proc))
+    for t in NS_TYPES:
+        inode = proc.ns.get(t)
+        if inode is None:
+            rows.append((t, "not readable"))
+            continue
+        ns = lk.namespace(t, inode)
+        text = f"[{inode}] {lk.label(ns) if ns else ''}".rstrip()
+        if t in unshared:
+            text += "  ≠ parent"
+        rows.append((t, text))
+    for t, inode in sorted(proc.ns_for_children.items()):
+        rows.append((f"{t}_for_children", f"[{inode}]"))
+    return d
+
+
+def _iface_detail(lk: Lookup, netns: int, iface: Interface) -> Detail:
+    d = Detail(f"interface {iface.name} @ {netns_label(lk, netns)}")
+    rows = d.rows
+    rows += [
+        ("kind", _opt(iface.kind)),
+        ("ifindex", str(iface.ifindex)),
+        ("state", _opt(iface.operstate)),
+        ("flags", " ".join(iface.flags) or "—"),
+        ("mtu", _opt(iface.mtu)),
+        ("mac", _opt(iface.mac)),
+    ]
+    for addr in iface.addresses:
+        extra = f" scope {addr.scope}" if addr.scope else ""
+        rows.append(("address", f"{addr.cidr}{extra}"))
+    if iface.master:
+        rows.append(("master", iface.master))
+    if iface.port_state:
+        rows.append(("port state", iface.port_state))
+    if iface.peer is not None:
+        p = iface.peer
+        where = netns_label(lk, p.netns) if p.netns is not None else "?"
+        rows.append(("peer", f"{p.name or '?'} (ifindex {_opt(p.ifindex)}) @ {where} [{p.status}]"))
+    if iface.bridge is not None:
+        b = iface.bridge
+        rows.append(
+            (
+                "ports",
+                ", ".join(b.ports) or ", ".join(p.name for p in lk.ports(netns, iface)) or "none",
+            )
+        )
+        rows.append(("stp", "off" if not b.stp_state else f"state {b.stp_state}"))
+        rows.append(("fdb entries", str(len(b.fdb))))
+        for entry in b.fdb[:20]:
+            rows.append(("fdb", f"{entry.mac} {entry.port or ''} {entry.dst or ''}".strip()))
+    if iface.vxlan is not None:
+        vx = iface.vxlan
+        rows += [
+            ("vni", _opt(vx.vni)),
+            ("remote", _opt(vx.remote)),
+            ("group", _opt(vx.group)),
+            ("local", _opt(vx.local)),
+            ("dev", _opt(vx.dev)),
+            ("port", _opt(vx.port)),
+        ]
+    for name, lower in (("macvlan", iface.macvlan), ("ipvlan", iface.ipvlan)):
+        if lower is not None:
+            rows.append((name, f"mode {_opt(lower.mode)} on {_opt(lower.lower)}"))
+    rows.append(("netns", f"net:[{netns}] {netns_label(lk, netns)}"))
+    return d
+
+
+def _route_detail(r: Route) -> Detail:
+    d = Detail(f"route {r.dst}")
+    for name in (
+        "family",
+        "table",
+        "dst",
+        "gateway",
+        "dev",
+        "scope",
+        "protocol",
+        "type",
+        "metric",
+        "prefsrc",
+    ):
+        d.rows.append((name, _opt(getattr(r, name))))
+    return d
+
+
+def _rule_detail(r: RoutingRule) -> Detail:
+    d = Detail(f"routing rule {_opt(r.priority)}")
+    for name in ("family", "priority", "src", "dst", "table", "action", "iif", "oif", "fwmark"):
+        d.rows.append((name, _opt(getattr(r, name))))
+    return d
+
+
+def _nat_table_detail(table: NatTable) -> Detail:
+    d = Detail(f"NAT table {table.family} {table.table}")
+    d.rows += [("backend", table.backend), ("chains", ", ".join(c.name for c in table.chains))]
+    return d
+
+
+def _nat_chain_detail(table: NatTable, chain: NatChain) -> Detail:
+    d = Detail(f"NAT chain {chain.name}")
+    d.rows += [
+        ("table", f"{table.backend} {table.family} {table.table}"),
+        ("hook", _opt(chain.hook)),
+        ("policy", _opt(chain.policy)),
+        ("rules", str(len(chain.rules))),
+    ]
+    return d
+
+
+def _nat_rule_detail(chain: NatChain, rule: NatRule) -> Detail:
+    d = Detail(f"NAT rule {rule.target or ''} in {chain.name}".strip())
+    d.rows.append(("rule", rule.text))
+    for name in (
+        "target",
+        "to_destination",
+        "to_source",
+        "to_ports",
+        "protocol",
+        "dport",
+        "sport",
+        "in_iface",
+        "out_iface",
+        "source",
+        "destination",
+        "comment",
+    ):
+        value = getattr(rule, name)
+        if value:
+            neg = "! " if name in rule.negated else ""
+            d.rows.append((name.replace("_", " "), f"{neg}{value}"))
+    if not rule.parsed:
+        d.rows.append(("parsed", "no: only the rule text above is reliable"))
+    return d
+
+
+def _holder_detail(lk: Lookup, ref: HolderRef, h: Holder) -> Detail:
+    d = Detail(f"holder of {ref.type}:[{ref.inode}]")
+    d.rows += [("what", holder_text(h, lk)), ("kind", h.kind), ("pid", _opt(h.pid))]
+    if h.tid is not None:
+        d.rows.append(("tid", str(h.tid)))
+    if h.fd is not None:
+        d.rows.append(("fd", str(h.fd)))
+    if h.path:
+        d.rows.append(("path", h.path))
+    return d
+
+
+def _diag_detail(x: Diagnostic) -> Detail:
+    d = Detail(f"{x.kind}: {x.what}")
+    d.rows += [("reason", x.reason), ("path", _opt(x.path))]
+    if x.pids:
+        shown = " ".join(str(p) for p in x.pids[:40])
+        more = f" … +{len(x.pids) - 40}" if len(x.pids) > 40 else ""
+        d.rows.append(("processes", shown + more))
+    return d
+
+
+def _group_detail(lk: Lookup, ref: GroupRef) -> Detail:
+    match ref:
+        case GroupRef(what="type", ns_type=t):
+            items = lk.by_type.get(t, [])
+            d = Detail(f"{t} namespaces")
+            d.rows.append(("count", str(len(items))))
+            d.rows.append(("named", str(sum(1 for ns in items if ns.names))))
+            d.rows.append(("without processes", str(sum(1 for ns in items if not ns.pids))))
+            return d
+        case GroupRef(what="hier", ns_type=t):
+            d = Detail(f"{t} namespace hierarchy")
+            d.rows.append(("roots", str(len(lk.hierarchy_roots(t)))))
+            d.rows.append(("namespaces", str(len(lk.by_type.get(t, [])))))
+            return d
+        case GroupRef(what="diags"):
+            d = Detail("diagnostics")
+            for x in lk.snapshot.diagnostics:
+                d.rows.append((x.kind, f"{x.what}: {x.reason}"))
+            return d
+    return Detail("(gone from this snapshot)")

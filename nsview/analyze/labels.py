@@ -1,0 +1,384 @@
+"""One wording: how every kind of row is described, for the TUI and the CLI alike.
+
+A label is a tuple of ``(text, role)`` segments. The role says what a piece of
+text *means*, never how it looks; each presentation maps roles to its own
+styles (the TUI to its theme's ``[roles]``, the CLI to rich styles in
+``nsview.cli.styles``). The roles:
+
+    name      the name of a thing (netns name, comm, interface)
+    label     a derived name ("nginx (601)")
+    muted     secondary facts
+    count     "12 procs", "3 rules"
+    pid       a process id
+    addr      IP addresses, routes, NAT translations
+    kind      interface kind, route type, rule action
+    peer      ↔ the other end of a veth
+    up, down  a state that passes traffic, one that does not
+    warn      something incomplete or suspicious ("no process in it")
+    error     something that failed
+    unshared  namespaces not shared with the parent process
+    holder    what keeps a namespace alive (fds, bind mounts)
+    group     a row that groups others ("routes", "kernel threads")
+    dnat, snat, masquerade   NAT targets
+    ns-<type> a namespace type ("ns-net")
+    ""        plain text (separators)
+
+Plain-text helpers (``holder_text``, ``netns_label``…) return ``str`` for
+places that need one string (relations, the detail pane).
+"""
+
+from __future__ import annotations
+
+from nsview.analyze.index import SnapshotIndex
+from nsview.model import (
+    Diagnostic,
+    Holder,
+    Interface,
+    Namespace,
+    NatChain,
+    NatRule,
+    NatTable,
+    NetState,
+    Process,
+    Route,
+    RoutingRule,
+)
+
+Segment = tuple[str, str]  # (text, role)
+Label = tuple[Segment, ...]
+
+NAT_ROLES = {"DNAT": "dnat", "SNAT": "snat", "MASQUERADE": "masquerade", "REDIRECT": "dnat"}
+CMDLINE_WIDTH = 60
+
+
+class LabelBuilder:
+    """Segments joined by a two-space gap (``tight`` appends without it)."""
+
+    def __init__(self) -> None:
+        self.parts: list[Segment] = []
+
+    def add(self, text: str, role: str = "") -> LabelBuilder:
+        if text:
+            if self.parts:
+                self.parts.append(("  ", ""))
+            self.parts.append((text, role))
+        return self
+
+    def tight(self, text: str, role: str = "") -> LabelBuilder:
+        """Append without the separating gap."""
+        if text:
+            self.parts.append((text, role))
+        return self
+
+    def build(self) -> Label:
+        return tuple(self.parts)
+
+
+def plain(label: Label) -> str:
+    return "".join(text for text, _ in label)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+# -- namespaces ------------------------------------------------------------------
+
+
+def netns_label(index: SnapshotIndex, inode: int | None) -> str:
+    """A network namespace by its short name ("web", "host", "nginx (601)")."""
+    if inode is None:
+        return "?"
+    ns = index.namespace("net", inode)
+    return index.label(ns) if ns is not None else f"net:[{inode}]"
+
+
+def ns_short(ns: Namespace, index: SnapshotIndex) -> str:
+    return f"{ns.type}:[{ns.inode}] {index.label(ns)}"
+
+
+HOLDER_WORDS = {
+    "fd": ("fd", "fds"),
+    "bind_mount": ("bind mount", "bind mounts"),
+    "thread": ("thread", "threads"),
+    "for_children": ("for children", "for children"),
+}
+
+
+def holder_summary(ns: Namespace) -> str:
+    """What else than its processes keeps ``ns`` alive: "2 fds, 1 bind mount"."""
+    counts: dict[str, int] = {}
+    for holder in ns.holders:
+        if holder.kind != "process":
+            counts[holder.kind] = counts.get(holder.kind, 0) + 1
+    out = []
+    for kind, n in counts.items():
+        one, many = HOLDER_WORDS.get(kind, (kind, kind))
+        out.append(plural(n, one, many))
+    return ", ".join(out)
+
+
+def holder_text(holder: Holder, index: SnapshotIndex) -> str:
+    proc = index.process(holder.pid)
+    who = f"pid {holder.pid}" + (f" {proc.comm}" if proc else "") if holder.pid else ""
+    if holder.kind == "bind_mount":
+        return f"bind mount {holder.path or '?'}" + (f" (seen by {who})" if who else "")
+    if holder.kind == "fd":
+        where = holder.path or f"/proc/{holder.pid}/fd/{holder.fd}"
+        return f"open fd {where}" + (f" ({who})" if who else "")
+    if holder.kind == "thread":
+        return f"thread {holder.tid} of {who}"
+    if holder.kind == "for_children":
+        return f"children-to-be of {who}"
+    return f"{holder.kind} {who}".strip()
+
+
+def holder_label(holder: Holder, index: SnapshotIndex) -> Label:
+    return ((holder_text(holder, index), "holder"),)
+
+
+def namespace_label(ns: Namespace, index: SnapshotIndex, *, with_type: bool = True) -> Label:
+    b = LabelBuilder()
+    if with_type:
+        b.add(ns.type, f"ns-{ns.type}").tight(f":[{ns.inode}]", "muted")
+    else:
+        b.add(f"[{ns.inode}]", "muted")
+    if ns.names:
+        b.add(", ".join(ns.names), "name")
+    else:
+        b.add(index.label(ns), "label")
+    if ns.pids:
+        b.add(plural(len(ns.pids), "proc"), "count")
+    summary = holder_summary(ns)
+    if summary:
+        b.add(summary, "holder")
+    elif not ns.pids:
+        b.add("no process in it", "warn")
+    if ns.type == "user" and ns.owner_uid is not None:
+        b.add(f"uid {ns.owner_uid}", "muted")
+    return b.build()
+
+
+def ns_type_label(ns_type: str, count: int) -> Label:
+    return (
+        LabelBuilder()
+        .add(ns_type, f"ns-{ns_type}")
+        .add(plural(count, "namespace"), "count")
+        .build()
+    )
+
+
+def hierarchy_label(ns_type: str) -> Label:
+    b = LabelBuilder().add(f"{ns_type} hierarchy", f"ns-{ns_type}")
+    return b.add("parent → child namespaces", "muted").build()
+
+
+def group_label(title: str, count: int | str) -> Label:
+    """A row grouping others: "routes  4", "kernel threads  120"."""
+    return LabelBuilder().add(title, "group").add(str(count), "count").build()
+
+
+def diagnostics_label(count: int) -> Label:
+    b = LabelBuilder().add("diagnostics", "warn")
+    return b.add(f"{plural(count, 'thing')} nsview could not see", "muted").build()
+
+
+def diagnostic_label(diag: Diagnostic) -> Label:
+    b = LabelBuilder().add(diag.kind, "warn" if diag.kind != "error" else "error")
+    b.add(diag.what, "name").add(diag.reason, "muted")
+    if diag.pids:
+        b.add(plural(len(diag.pids), "process", "processes"), "count")
+    return b.build()
+
+
+# -- processes -------------------------------------------------------------------
+
+
+def short_cmd(proc: Process, width: int = CMDLINE_WIDTH) -> str:
+    cmd = " ".join(proc.cmdline) if proc.cmdline else f"[{proc.comm}]"
+    return cmd if len(cmd) <= width else cmd[: width - 1] + "…"
+
+
+def process_label(proc: Process, index, *, marks: bool = True) -> Label:
+    """pid, comm, command line; with ``marks`` (needs a Lookup) the namespaces
+    it does not share with its parent."""
+    b = LabelBuilder().add(str(proc.pid), "pid").add(proc.comm or "?", "name")
+    b.add(short_cmd(proc), "muted")
+    if marks:
+        unshared = index.unshared(proc)
+        if unshared:
+            b.add("≠ " + " ".join(unshared), "unshared")
+    return b.build()
+
+
+# -- network ---------------------------------------------------------------------
+
+
+def peer_segment(netns: int, iface: Interface, index: SnapshotIndex) -> Segment:
+    """ "↔ eth0 @ web": where the other end of a veth is."""
+    peer = iface.peer
+    if peer is None:
+        return "", ""
+    if peer.status == "unreachable" or (peer.netns is None and peer.name is None):
+        return "↔ peer in a netns nsview cannot see", "warn"
+    name = peer.name or f"if{peer.ifindex}"
+    where = "same netns" if peer.netns in (None, netns) else netns_label(index, peer.netns)
+    mark = "?" if peer.status == "unverified" else ""
+    return f"↔ {name}{mark} @ {where}", "peer"
+
+
+def interface_label(netns: int, iface: Interface, index) -> Label:
+    b = LabelBuilder().add(iface.name, "name").add(iface.kind or "?", "kind")
+    state = iface.operstate or "?"
+    b.add(state, "up" if state in ("UP", "UNKNOWN") else "down")
+    addrs = [a.cidr for a in iface.addresses if not a.cidr.startswith("fe80:")]
+    if addrs:
+        b.add(" ".join(addrs), "addr")
+    text, role = peer_segment(netns, iface, index)
+    b.add(text, role)
+    if iface.bridge is not None:
+        b.add(plural(len(index.ports(netns, iface)), "port"), "count")
+    if iface.vxlan is not None:
+        vx = iface.vxlan
+        parts = [f"vni {vx.vni}" if vx.vni is not None else "vni ?"]
+        if vx.remote:
+            parts.append(f"remote {vx.remote}")
+        if vx.group:
+            parts.append(f"group {vx.group}")
+        if vx.local:
+            parts.append(f"local {vx.local}")
+        if vx.dev:
+            parts.append(f"dev {vx.dev}")
+        if vx.port:
+            parts.append(f"port {vx.port}")
+        b.add(" ".join(parts), "muted")
+    for lower in (iface.macvlan, iface.ipvlan):
+        if lower is not None:
+            b.add(f"{lower.mode or '?'} on {lower.lower or '?'}", "muted")
+    if iface.master and index.interface_named(netns, iface.master) is None:
+        b.add(f"master {iface.master}", "muted")
+    if iface.port_state and iface.port_state != "forwarding":
+        b.add(f"port {iface.port_state}", "down")  # frames do not pass this bridge port
+    return b.build()
+
+
+def netns_row_label(ns: Namespace, index: SnapshotIndex) -> Label:
+    """A network namespace at the top of the Network view: name, counts, addresses, NAT."""
+    b = LabelBuilder()
+    b.add(", ".join(ns.names) if ns.names else index.label(ns), "name")
+    b.add(f"net:[{ns.inode}]", "ns-net")
+    net = ns.net
+    if net is None:
+        b.add("network not read", "warn")
+        return b.build()
+    b.add(plural(len(net.interfaces), "if", "ifs"), "count")
+    addrs = [
+        f"{i.name} {a.cidr}"
+        for i in net.interfaces
+        if i.kind != "loopback" and i.name != "lo"
+        for a in i.addresses
+        if a.family == "inet"
+    ]
+    if addrs:
+        more = f" +{len(addrs) - 2}" if len(addrs) > 2 else ""
+        b.add(", ".join(addrs[:2]) + more, "addr")
+    nat_targets = {
+        r.target for t in net.nat for c in t.chains for r in c.rules if r.target in NAT_ROLES
+    }
+    if nat_targets:
+        b.add("NAT " + " ".join(sorted(nat_targets)), "dnat")
+    if net.errors:
+        b.add(plural(len(net.errors), "error"), "warn")
+    return b.build()
+
+
+def nat_rule_count(net: NetState) -> int:
+    return sum(len(c.rules) for t in net.nat for c in t.chains)
+
+
+def route_label(route: Route) -> Label:
+    b = LabelBuilder().add(route.dst, "addr")
+    if route.type and route.type not in ("unicast",):
+        b.add(route.type, "kind")
+    if route.gateway:
+        b.add(f"via {route.gateway}", "addr")
+    if route.dev:
+        b.add(f"dev {route.dev}", "name")
+    if route.prefsrc:
+        b.add(f"src {route.prefsrc}", "muted")
+    if route.metric is not None:
+        b.add(f"metric {route.metric}", "muted")
+    if route.table not in ("main", "local"):
+        b.add(f"table {route.table}", "muted")
+    if route.family == "inet6":
+        b.add("v6", "muted")
+    return b.build()
+
+
+def rule_label(rule: RoutingRule) -> Label:
+    b = LabelBuilder().add(f"{rule.priority if rule.priority is not None else '?'}:", "count")
+    b.add(f"from {rule.src or 'all'}", "addr")
+    if rule.dst:
+        b.add(f"to {rule.dst}", "addr")
+    if rule.iif:
+        b.add(f"iif {rule.iif}", "name")
+    if rule.oif:
+        b.add(f"oif {rule.oif}", "name")
+    if rule.fwmark is not None:
+        b.add(f"fwmark {rule.fwmark:#x}", "muted")
+    b.add(f"lookup {rule.table}" if rule.table else (rule.action or ""), "kind")
+    if rule.family == "inet6":
+        b.add("v6", "muted")
+    return b.build()
+
+
+def nat_table_label(table: NatTable) -> Label:
+    n = sum(len(c.rules) for c in table.chains)
+    b = LabelBuilder().add(f"{table.family} {table.table}", "name")
+    return b.add(table.backend, "muted").add(plural(n, "rule"), "count").build()
+
+
+def nat_chain_label(chain: NatChain) -> Label:
+    b = LabelBuilder().add(chain.name, "name")
+    if chain.hook:
+        b.add(chain.hook, "muted")
+    if chain.policy:
+        b.add(f"policy {chain.policy}", "muted")
+    b.add(plural(len(chain.rules), "rule"), "count")
+    targets = sorted({r.target for r in chain.rules if r.target in NAT_ROLES})
+    if targets:
+        b.add(" ".join(targets), "dnat")
+    return b.build()
+
+
+def nat_rule_label(rule: NatRule) -> Label:
+    if not rule.parsed:
+        return LabelBuilder().add(rule.text, "muted").build()
+    b = LabelBuilder()
+    target = rule.target or "?"
+    b.add(target, NAT_ROLES.get(target, "kind"))
+    match = []
+    neg = set(rule.negated)
+    for field, word in (
+        ("protocol", ""),
+        ("in_iface", "in "),
+        ("out_iface", "out "),
+        ("source", "from "),
+        ("destination", "to "),
+        ("sport", "sport "),
+        ("dport", "dport "),
+    ):
+        value = getattr(rule, field)
+        if value:
+            match.append(f"{'! ' if field in neg else ''}{word}{value}")
+    if match:
+        b.add(" ".join(match), "muted")
+    if rule.to_destination:
+        b.add(f"→ {rule.to_destination}", "addr")
+    if rule.to_source:
+        b.add(f"→ src {rule.to_source}", "addr")
+    if rule.to_ports:
+        b.add(f"→ ports {rule.to_ports}", "addr")
+    if rule.comment:
+        b.add(f"/* {rule.comment} */", "muted")
+    return b.build()
