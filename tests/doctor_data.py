@@ -23,7 +23,9 @@ from nsview.model import (
     Process,
     Route,
     RoutingRule,
+    RuleMatch,
     Snapshot,
+    Socket,
 )
 
 HOST, WEB, CACHE = 100, 200, 300
@@ -67,6 +69,39 @@ def nat(postrouting: list[NatRule], docker: list[NatRule], backend="iptables-nft
     ])
 
 
+def m(kind: str, value: str, negated: bool = False) -> RuleMatch:
+    return RuleMatch(kind, value, negated, text=f"{'! ' if negated else ''}{kind} {value}")
+
+
+def rule(text: str, target: str, *conds: RuleMatch) -> NatRule:
+    return NatRule(text=text, target=target, matches=list(conds))
+
+
+def docker_filter() -> NatTable:
+    """Docker's FORWARD: policy DROP, replies accepted, new connections only to the
+    published container port (via the DOCKER chain)."""
+    return NatTable("iptables-nft", "ipv4", "filter", [
+        NatChain("FORWARD", "DROP", "forward", rules=[
+            rule("-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                 "ACCEPT", m("out_iface", "docker0"), m("ctstate", "RELATED,ESTABLISHED")),
+            rule("-A FORWARD -o docker0 -j DOCKER", "DOCKER", m("out_iface", "docker0")),
+            rule("-A FORWARD -i docker0 ! -o docker0 -j ACCEPT", "ACCEPT",
+                 m("in_iface", "docker0"), m("out_iface", "docker0", True)),
+        ]),
+        NatChain("DOCKER", rules=[
+            rule("-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 "
+                 "-j ACCEPT", "ACCEPT", m("destination", "172.17.0.2/32"),
+                 m("in_iface", "docker0", True), m("out_iface", "docker0"), m("protocol", "tcp"),
+                 m("dport", "80")),
+        ]),
+    ])
+
+
+def listener(port: int, address: str = "0.0.0.0", proto: str = "tcp") -> Socket:
+    return Socket(proto, "inet", "LISTEN" if proto == "tcp" else "UNCONN",
+                  f"{address}:{port}", address=address, port=port, inode=1000 + port)
+
+
 def container(inode, pid, ip, veth_index, host_veth) -> Namespace:
     net = NetState(
         interfaces=[iface("lo", 1, "loopback", ["127.0.0.1/8"], mtu=65536),
@@ -74,7 +109,8 @@ def container(inode, pid, ip, veth_index, host_veth) -> Namespace:
         routes=[Route("inet", "main", "default", gateway="172.17.0.1", dev="eth0"),
                 Route("inet", "main", "172.17.0.0/16", dev="eth0", scope="link")],
         rules=rules(),
-        sysctls={"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.rp_filter": "0"})
+        sysctls={"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.rp_filter": "0"},
+        sockets=[listener(80 if ip.endswith(".2") else 6379)])
     return Namespace("net", inode, pids=[pid], holders=[Holder("process", pid=pid)], net=net)
 
 
@@ -95,6 +131,7 @@ def host() -> Snapshot:
                 Route("inet", "main", "172.17.0.0/16", dev="docker0", scope="link")],
         rules=rules(),
         nat=[nat([masquerade("172.17.0.0/16", "docker0")], [dnat("8080", "172.17.0.2:80")])],
+        filter=[docker_filter()],
         sysctls={"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0"})
     namespaces = [
         Namespace("net", HOST, pids=[1, 2], holders=[Holder("process", pid=2)], net=hnet),

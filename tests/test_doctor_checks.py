@@ -288,6 +288,49 @@ def test_iptables_split_brain_names_both():
     assert any("iptables-nft" in e for e in f.evidence)
 
 
+def test_dnat_to_a_port_nobody_listens_on():
+    s = d.host()
+    d.net(s, d.HOST).nat[0].chains[2].rules.append(d.dnat("8082", "172.17.0.3:6380"))
+    (f,) = found(s, "dnat-no-listener")
+    assert "172.17.0.3:6380/tcp" in f.message
+    assert {(x.netns, x.interface) for x in f.subjects} >= {(d.CACHE, "eth0")}
+    d.net(s, d.CACHE).sockets.append(d.listener(6380, "172.17.0.3"))
+    assert not found(s, "dnat-no-listener")
+
+
+def test_dnat_listener_check_needs_sockets():
+    s = d.host()
+    for ns in s.namespaces:
+        ns.net.sockets = []  # an older snapshot: sockets were not read
+    assert not found(s, "dnat-no-listener")
+
+
+def test_forward_policy_drop_without_accept_for_the_published_port():
+    s = d.host()
+    docker_chain = d.net(s, d.HOST).filter[0].chains[1]
+    docker_chain.rules = []
+    (f,) = found(s, "forward-drop-published")
+    assert "172.17.0.2:80" in f.message and "policy DROP" in f.message
+    assert f.subjects[0].interface == "docker0"
+    assert f.fix == "iptables -I FORWARD -d 172.17.0.2/32 -o docker0 -p tcp --dport 80 -j ACCEPT"
+
+
+def test_forward_with_an_unknown_match_is_not_judged():
+    s = d.host()
+    docker_chain = d.net(s, d.HOST).filter[0].chains[1]
+    docker_chain.rules = [d.rule("-A DOCKER -m set --match-set x dst -j ACCEPT", "ACCEPT",
+                                 d.m("set", "x"))]
+    assert not found(s, "forward-drop-published")
+
+
+def test_split_brain_in_filter_tables():
+    s = d.host()
+    d.net(s, d.HOST).filter.append(NatTable("iptables-legacy", "ipv4", "filter", [
+        NatChain("FORWARD", "DROP", "forward")]))
+    (f,) = found(s, "iptables-split-brain")
+    assert "forward" in f.message
+
+
 # -- namespaces ----------------------------------------------------------------
 
 def _leak(s, names=(), wired=True):
@@ -326,6 +369,23 @@ def test_hub_netns_is_not_leaked():
     hub = s.namespace("net", 500).net
     hub.interfaces[1].master = "br0"
     assert not found(s, "leaked-netns")
+
+
+def _conntrack(s, dst: str, status: list[str]):
+    from nsview.model import ConntrackEntry, ConntrackTable, ConntrackTuple
+
+    entry = ConntrackEntry("ipv4", "tcp", ConntrackTuple("172.17.0.2", dst, 40000, 5432),
+                           ConntrackTuple(dst, "172.17.0.2", 5432, 40000), "SYN_SENT", status)
+    d.net(s, d.WEB).conntrack = ConntrackTable(entries=[entry], count=1)
+    return s
+
+
+def test_conntrack_unreplied_to_nobody():
+    (f,) = found(_conntrack(d.host(), "172.17.0.50", []), "conntrack-unreplied")
+    assert "172.17.0.50" in f.message and f.subjects[0].netns == d.WEB
+    assert not found(_conntrack(d.host(), "172.17.0.3", []), "conntrack-unreplied")
+    assert not found(_conntrack(d.host(), "172.17.0.50", ["SEEN_REPLY"]), "conntrack-unreplied")
+    assert not found(_conntrack(d.host(), "203.0.113.9", []), "conntrack-unreplied")
 
 
 # -- the whole run ---------------------------------------------------------------

@@ -168,7 +168,7 @@ def _backend_group(backend: str) -> str:
 def split_brain(ctx: Context) -> Iterator[Finding]:
     for ns in ctx.nets:
         hooks: dict[tuple[str, str], dict[str, list[str]]] = {}
-        for table in getattr(ns.net, "nat", []) + list(getattr(ns.net, "filter", None) or []):
+        for table in [*ns.net.nat, *ns.net.filter]:
             for chain in table.chains:
                 if not chain.hook or not (chain.rules or (chain.policy or "").upper() == "DROP"):
                     continue
@@ -186,3 +186,114 @@ def split_brain(ctx: Context) -> Iterator[Finding]:
                 "nftables; both run, and each tool shows only half.",
                 groups["iptables-legacy"] + groups["nftables"],
                 f"{ctx.enter(ns.inode)}iptables-legacy-save; {ctx.enter(ns.inode)}nft list ruleset")
+
+
+def _dnat_target(rule: NatRule) -> tuple[ipaddress.IPv4Address, int | None] | None:
+    """(address, port) a DNAT rule sends to; the port is the rule's own when the
+    target keeps it; None for ranges and IPv6."""
+    if (rule.target or "").upper() != "DNAT":
+        return None
+    ip = ip_of(rule.to_destination)
+    if not isinstance(ip, ipaddress.IPv4Address):
+        return None
+    text = rule.to_destination or ""
+    port_text = text.rsplit(":", 1)[1] if text.count(":") == 1 else (rule.dport or "")
+    return ip, int(port_text) if port_text.isdigit() else None
+
+
+def _sockets_read(ctx: Context) -> bool:
+    return any(ns.net.sockets or ns.net.socket_summary for ns in ctx.nets)
+
+
+def _listens(ns: Namespace, proto: str, ip, port: int) -> bool:
+    want = ("tcp", "tcp6") if proto == "tcp" else ("udp", "udp6")
+    for s in ns.net.sockets:
+        if s.proto not in want or s.port != port:
+            continue
+        if proto == "tcp" and s.state != "LISTEN":
+            continue
+        if s.address in (str(ip), "0.0.0.0") or (s.address == "::" and s.v6only is False):
+            return True
+    return False
+
+
+@check("dnat-no-listener", "warning", "forwarding",
+       "a DNAT to an address:port that nothing in the owning netns listens on")
+def dnat_no_listener(ctx: Context) -> Iterator[Finding]:
+    if not _sockets_read(ctx):
+        return
+    for ns in ctx.nets:
+        for table, chain, rule in iter_rules(ns):
+            got = _dnat_target(rule)
+            if got is None or got[1] is None:
+                continue
+            ip, port = got
+            proto = (rule.protocol or "tcp").lower()
+            if proto not in ("tcp", "udp"):
+                continue
+            for owner_inode, name in ctx.ipv4_owners.get(ip, []):
+                owner = ctx.net_by_inode.get(owner_inode)
+                if owner is None or owner.net is None or owner.net.socket_summary is not None:
+                    continue  # sockets capped: an absent listener proves nothing
+                if _listens(owner, proto, ip, port):
+                    continue
+                yield Finding(
+                    "dnat-no-listener", "warning",
+                    [Subject(ns.inode, rule=rule.text), Subject(owner_inode, name)],
+                    f"{ctx.label(ns.inode)} DNATs to {ip}:{port}/{proto}, but nothing in "
+                    f"{ctx.label(owner_inode)} listens on port {port}.",
+                    [f"{table.backend} {table.table} {chain.name}: {rule.text}",
+                     f"{ip} is on {ctx.where(owner_inode, name)}",
+                     f"{len(owner.net.sockets)} sockets there, none {proto} on {port}"],
+                    f"{ctx.enter(owner_inode)}ss -ltnup   # is the service up, on port {port}?")
+
+
+def _forward_chains(ns: Namespace):
+    for table in ns.net.filter:
+        chains = {c.name: c for c in table.chains}
+        for chain in table.chains:
+            hook = (chain.hook or "").lower()
+            if hook == "forward" or (chain.name == "FORWARD" and table.table == "filter"):
+                yield table, chain, chains
+
+
+@check("forward-drop-published", "error", "forwarding",
+       "FORWARD drops new connections to a published port (no accept for its bridge)")
+def forward_drop_published(ctx: Context) -> Iterator[Finding]:
+    from nsview.analyze.doctor.packet import Packet, verdict
+
+    for ns in ctx.nets:
+        if not ns.net.filter:
+            continue
+        published = []
+        for _table, _chain, rule in iter_rules(ns):
+            got = _dnat_target(rule)
+            if got is None or _own(ns, got[0]):
+                continue
+            out = next((i for i in ns.net.interfaces for a in ipv4_interfaces(i)
+                        if got[0] in a.network and i.kind != "loopback"), None)
+            if out is not None:
+                published.append((rule, got, out))
+        for table, chain, chains in _forward_chains(ns):
+            for rule, (ip, port), out in published:
+                pkt = Packet(dst=ip, proto=(rule.protocol or "tcp").lower(), dport=port,
+                             out_iface=out.name)
+                result, why = verdict(chain, chains, pkt)
+                if result == "RETURN":
+                    if (chain.policy or "ACCEPT").upper() != "DROP":
+                        continue
+                    how = f"falls through to {chain.name}'s policy DROP"
+                elif result in ("DROP", "REJECT"):
+                    how = f"is dropped by '{why.text}'"
+                else:
+                    continue
+                yield Finding(
+                    "forward-drop-published", "error",
+                    [Subject(ns.inode, out.name), Subject(ns.inode, rule=rule.text)],
+                    f"a new connection to the published {ip}:{port} via {out.name} in "
+                    f"{ctx.label(ns.inode)} {how}.",
+                    [f"nat: {rule.text}",
+                     f"{table.backend} {table.table} {chain.name}: policy {chain.policy}, "
+                     f"{len(chain.rules)} rules"] + ([f"dropped by: {why.text}"] if why else []),
+                    f"{ctx.enter(ns.inode)}iptables -I FORWARD -d {ip}/32 -o {out.name} -p "
+                    f"{pkt.proto} --dport {port} -j ACCEPT")

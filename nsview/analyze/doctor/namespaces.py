@@ -86,3 +86,35 @@ def leaked_netns(ctx: Context) -> Iterator[Finding]:
                 f"no process uses {ctx.label(ns.inode)}"
                 + (" and it holds nothing but lo" if not links else ", which is wired to nothing")
                 + ": leaked, unless kept on purpose.", evidence, _release(ctx, ns))
+
+
+@check("conntrack-unreplied", "warning", "namespaces",
+       "conntrack entries stuck UNREPLIED toward a local address no netns owns")
+def conntrack_unreplied(ctx: Context) -> Iterator[Finding]:
+    from nsview.analyze.doctor.base import ip_of
+
+    for ns in ctx.nets:
+        table = ns.net.conntrack
+        if table is None:
+            continue  # not read (dump --conntrack)
+        stuck: dict = {}
+        for entry in table.entries:
+            if "SEEN_REPLY" in entry.status or "ASSURED" in entry.status:
+                continue
+            # after DNAT the real destination is where the reply would come from
+            dst = ip_of(entry.reply.src) or ip_of(entry.original.dst)
+            if dst is None or dst.version != 4 or dst.is_loopback or dst in ctx.ipv4_owners:
+                continue
+            if not any(dst in n for n in ctx.connected_v4):
+                continue  # beyond this host: unanswered traffic out there is not ours to judge
+            stuck.setdefault(dst, []).append(entry)
+        for dst, entries in sorted(stuck.items()):
+            first = entries[0]
+            yield Finding(
+                "conntrack-unreplied", "warning", [Subject(ns.inode)],
+                f"{len(entries)} connection(s) in {ctx.label(ns.inode)} wait UNREPLIED for "
+                f"{dst}, an address on a local subnet that no netns has.",
+                [f"{e.proto} {e.original.src}:{e.original.sport or ''} -> "
+                 f"{e.original.dst}:{e.original.dport or ''} (reply from {e.reply.src}) "
+                 f"{e.state or ''} {','.join(e.status)}".rstrip() for e in entries[:5]],
+                f"{ctx.enter(ns.inode)}conntrack -L -d {first.original.dst}   # who sends there?")
