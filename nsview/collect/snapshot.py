@@ -31,6 +31,11 @@ class CollectOptions:
     # Asked between steps (every few dozen processes, each network namespace):
     # True stops the collection with errors.Cancelled (the TUI quitting mid-refresh).
     cancelled: Callable[[], bool] | None = None
+    # Container attribution (collect/engines): find containers by cgroup, read their engines.
+    containers: bool = True
+    # engine -> state roots to read instead of the discovered ones (tests; see collect/engines)
+    engine_roots: dict[str, tuple[str, ...]] | None = None
+    engine_socket_timeout: float = 0.5  # seconds an engine socket may take; 0: never ask
 
 
 def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
@@ -66,6 +71,18 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
         owners = socket_owners(records)
         collect_network(snapshot, table, diags, only=only, check=check, socket_owners=owners)
+    if options.containers:
+        from nsview.collect.engines import attribute
+
+        with paused_gc():
+            attribute(
+                snapshot,
+                table.by_key,
+                diags.add,
+                proc=proc,
+                engine_roots=options.engine_roots,
+                socket_timeout=options.engine_socket_timeout,
+            )
     snapshot.diagnostics = diags.items()
     return snapshot
 

@@ -54,11 +54,20 @@ _NET_NAMES = frozenset(
 )
 
 
+_CONTAINER_NAMES = frozenset(
+    {"Container", "ContainerNetwork", "EngineNetwork", "PodRef", "PortMapping"}
+)
+
+
 def __getattr__(name: str):
     if name in _NET_NAMES:
         from nsview.model import net
 
         return getattr(net, name)
+    if name in _CONTAINER_NAMES:
+        from nsview.model import containers
+
+        return getattr(containers, name)
     raise AttributeError(f"module 'nsview.model' has no attribute {name!r}")
 
 __all__ = [
@@ -70,7 +79,10 @@ __all__ = [
     "ConntrackEntry",
     "ConntrackTable",
     "ConntrackTuple",
+    "Container",
+    "ContainerNetwork",
     "Diagnostic",
+    "EngineNetwork",
     "FdbEntry",
     "Holder",
     "Host",
@@ -82,6 +94,8 @@ __all__ = [
     "NatTable",
     "NetState",
     "PeerRef",
+    "PodRef",
+    "PortMapping",
     "Process",
     "Route",
     "RoutingRule",

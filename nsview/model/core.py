@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from nsview.kernel.nstypes import NS_TYPES
 
 if TYPE_CHECKING:  # imported lazily: `dump --no-net` never needs the network model
+    from nsview.model.containers import Container, EngineNetwork
     from nsview.model.net import NetState
 
 
@@ -60,6 +61,7 @@ class Namespace:
     owner: int | None = None  # the owning user namespace's inode
     owner_uid: int | None = None  # user namespaces: the creator's uid
     net: NetState | None = None
+    containers: list[str] = field(default_factory=list)  # ids of the containers whose init is in it
 
     @property
     def key(self) -> str:
@@ -83,6 +85,7 @@ class Process:
     ns_for_children: dict[str, int] = field(default_factory=dict)  # only where it differs
     threads: int = 1
     kthread: bool = False  # kernel thread: always in the initial namespaces
+    container: str | None = None  # id of the container whose cgroup it is in
 
 
 @dataclass(slots=True)
@@ -119,6 +122,8 @@ class Snapshot:
     namespaces: list[Namespace] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    containers: list[Container] = field(default_factory=list)  # see model/containers.py
+    networks: list[EngineNetwork] = field(default_factory=list)  # the engines' networks
 
     def namespace(self, ns_type: str, inode: int) -> Namespace | None:
         for ns in self.namespaces:

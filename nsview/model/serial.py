@@ -126,13 +126,14 @@ def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     """Resolved field types; names a model module only imports for type checking
-    (the network model, loaded lazily) are found in the model's other modules."""
+    (the network and container models, loaded lazily) are found in those modules."""
     try:
         return typing.get_type_hints(cls)
     except NameError:
+        import nsview.model.containers as containers_model
         import nsview.model.net as net_model
 
-        return typing.get_type_hints(cls, localns=vars(net_model))
+        return typing.get_type_hints(cls, localns={**vars(net_model), **vars(containers_model)})
 
 
 def _encoding_hints(cls: type) -> dict[str, Any]:
