@@ -74,14 +74,28 @@ def test_legacy_capture_every_rule_kept_with_fields():
     assert (redirect.target, redirect.to_ports) == ("REDIRECT", "3128")
 
 
-def test_rules_with_unknown_matches_are_kept_as_text():
+def test_addrtype_and_statistic_are_structured_matches():
     (table,) = parse_iptables_save(_read("iptables-legacy-save-nat.txt"), "iptables-legacy", "ipv4")
     jump = {c.name: c for c in table.chains}["PREROUTING"].rules[0]
-    assert (jump.target, jump.parsed) == ("DOCKER", False)
-    assert jump.extra == ["-m addrtype", "--dst-type LOCAL"]
+    assert (jump.target, jump.parsed, jump.extra) == ("DOCKER", True, [])
+    assert [(m.kind, m.value, m.negated) for m in jump.matches] == [("dst_type", "LOCAL", False)]
     stat = {c.name: c for c in table.chains}["OUTPUT"].rules[1]
-    assert stat.target == "RETURN" and not stat.parsed
-    assert "--probability 0.50000000000" in stat.extra
+    assert stat.target == "RETURN" and stat.parsed
+    ((kind, value, options),) = [(m.kind, m.value, m.options) for m in stat.matches]
+    assert (kind, value, options) == ("statistic", "0.50000000000", {"mode": "random"})
+
+
+def test_rules_with_unknown_matches_are_kept_as_text():
+    _, rule = parse_iptables_rule("-A INPUT -p tcp -m recent --name ssh --rcheck -j DROP")
+    assert (rule.target, rule.parsed) == ("DROP", False)
+    assert rule.extra == ["-m recent", "--name ssh", "--rcheck"]
+    proto, other = rule.matches
+    assert (proto.kind, proto.value) == ("protocol", "tcp")
+    assert (other.kind, other.parsed, other.text) == (
+        "other",
+        False,
+        "-m recent --name ssh --rcheck",
+    )
 
 
 def test_nft_backend_capture():
@@ -157,9 +171,13 @@ def iptables_rules(draw):
         if draw(st.booleans()):
             want["dport"] = draw(_PORT)
             parts += ["--dport", want["dport"]]
+    if draw(st.booleans()):
+        negated = draw(st.booleans())
+        parts += ["-m", "conntrack", *(["!"] if negated else []), "--ctstate", "NEW,ESTABLISHED"]
+        want["ctstate"] = ("NEW,ESTABLISHED", negated)
     unknown = draw(st.booleans())
     if unknown:
-        parts += ["-m", "conntrack", "--ctstate", "NEW,ESTABLISHED"]
+        parts += ["-m", "recent", "--name", "x", "--rcheck"]
     if draw(st.booleans()):
         comment = draw(st.text(min_size=1, max_size=20).filter(lambda s: "\x00" not in s))
         parts += ["-m", "comment", "--comment", comment]
@@ -187,10 +205,17 @@ def test_generated_rules_parse_into_their_fields(case):
     got_chain, rule = parse_iptables_rule(line)
     assert got_chain == chain
     assert rule.text == line
+    ctstate = want.pop("ctstate", None)
     for field, value in want.items():
         assert getattr(rule, field) == value, field
     if not want["parsed"]:
-        assert "-m conntrack" in rule.extra
+        assert "-m recent" in rule.extra
+        assert [m.text for m in rule.matches if not m.parsed] == ["-m recent --name x --rcheck"]
+    matches = {m.kind: (m.value, m.negated) for m in rule.matches}
+    for field in ("source", "destination", "in_iface", "out_iface", "protocol", "dport"):
+        if field in want:
+            assert matches[field] == (want[field], field in want["negated"])
+    assert matches.get("ctstate") == ctstate
 
 
 @settings(max_examples=200, deadline=None)

@@ -222,6 +222,7 @@ def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
         state.errors.extend(errors)
     nat = read_nat(ctx.tools)
     state.nat = nat.tables
+    state.filter = nat.filter
     state.errors.extend(nat.errors)
     reading.missing_tools = nat.missing
     return reading
