@@ -23,7 +23,7 @@ from nsview.collect.natparse import (
     parse_iptables_save,
     parse_nft_ruleset,
 )
-from nsview.collect.netns import NetnsExecutor, NetnsTarget
+from nsview.kernel.netns import NetnsExecutor, NetnsTarget
 
 from .conftest import run
 
