@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (the stable schema)")
     p.add_argument("--no-net", action="store_true", help="skip entering network namespaces")
     p.add_argument(
+        "--conntrack",
+        action="store_true",
+        help="read each network namespace's conntrack entries too (at most 10000 each)",
+    )
+    p.add_argument(
         "--type",
         dest="types",
         type=parsing.ns_types,
@@ -54,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
     want_net = not args.no_net and (args.types is None or "net" in args.types)
     # The walk main() began reads /proc; a test's --proc gets its own.
     early_walk = args.early_walk if args.proc == "/proc" else None
-    options = CollectOptions(args.proc, net=want_net, net_pids=pids, started_walk=early_walk)
+    options = CollectOptions(
+        args.proc,
+        net=want_net,
+        net_pids=pids,
+        started_walk=early_walk,
+        conntrack=args.conntrack,
+    )
     snapshot = collect_snapshot(options)
     report_diagnostics(snapshot)
     if pids is not None:

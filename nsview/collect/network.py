@@ -65,6 +65,7 @@ class NetnsReading:
 @dataclass(slots=True)
 class _Context:
     tools: NatTools | None  # None: links only (a peer's namespace outside the selection)
+    conntrack: bool = False  # read the conntrack table too (dump --conntrack)
 
 
 def collect_network(
@@ -75,6 +76,7 @@ def collect_network(
     workers: int = WORKERS,
     check: Callable[[], None] | None = None,
     socket_owners: dict[int, list[int]] | None = None,
+    conntrack: bool = False,
 ) -> None:
     """Set ``ns.net`` on every network namespace of ``snapshot`` (or those in ``only``).
 
@@ -83,7 +85,8 @@ def collect_network(
     reads not started yet are then dropped.
     Namespaces outside ``only`` that hold the peers of the selected ones are
     read too (links only), so peers get names; their ``net`` stays unset.
-    ``socket_owners`` (socket inode -> pids, from the fd walk) fills ``Socket.pids``.
+    ``socket_owners`` (socket inode -> pids, from the fd walk) fills ``Socket.pids``;
+    ``conntrack`` reads each namespace's conntrack table too.
     """
     openers = {ns.inode: table.opener_paths(ns) for ns in snapshot.namespaces if ns.type == "net"}
     net_inodes = [ns.inode for ns in snapshot.namespaces if ns.type == "net"]
@@ -94,7 +97,7 @@ def collect_network(
     tools = NatTools.find()
     try:
         with NetnsExecutor(workers) as pool:
-            _gather(pool, wanted, openers, _Context(tools), readings, diags, check)
+            _gather(pool, wanted, openers, _Context(tools, conntrack), readings, diags, check)
             map_netnsids(readings, fds)
             outside = _referenced_outside(readings, set(readings)) - set(wanted)
             if outside:
@@ -219,6 +222,11 @@ def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
     except OSError as exc:
         state.errors.append(f"sockets: {exc.strerror or exc}")
     else:
+        state.errors.extend(errors)
+    if ctx.conntrack:
+        from nsview.collect.conntrack import read_conntrack
+
+        state.conntrack, errors = read_conntrack()
         state.errors.extend(errors)
     nat = read_nat(ctx.tools)
     state.nat = nat.tables

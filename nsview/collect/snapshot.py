@@ -26,6 +26,7 @@ class CollectOptions:
     proc: str = "/proc"
     net: bool = True  # enter every netns and read its interfaces, routes, NAT
     net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
+    conntrack: bool = False  # with net: each netns's conntrack entries too (capped)
     # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
     started_walk: SharedWalk | None = None
     # Asked between steps (every few dozen processes, each network namespace):
@@ -70,7 +71,15 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
             wanted = set(options.net_pids)
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
         owners = socket_owners(records)
-        collect_network(snapshot, table, diags, only=only, check=check, socket_owners=owners)
+        collect_network(
+            snapshot,
+            table,
+            diags,
+            only=only,
+            check=check,
+            socket_owners=owners,
+            conntrack=options.conntrack,
+        )
     if options.containers:
         from nsview.collect.engines import attribute
 
