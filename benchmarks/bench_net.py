@@ -15,7 +15,15 @@ Then, for several rounds, times
 and prints the medians and their ratio. Everything is removed in `finally`,
 also on Ctrl-C or SIGTERM.
 
+With ``--filter`` every benchmark netns also gets a filter table (FORWARD
+policy DROP, a conntrack and a commented rule) and its process listens on TCP
+port 80 (python instead of sleep), so sockets and filter rules have something
+to read. ``--against OTHER_CHECKOUT`` times that checkout's
+``.venv/bin/nsview dump --json`` too, alternating with this one's on the same
+topology, and prints the ratio (how much a change costs).
+
 Run as root:  .venv/bin/python benchmarks/bench_net.py [--netns 100] [--rounds 5]
+              [--filter] [--against /path/to/other/checkout]
 """
 
 from __future__ import annotations
@@ -49,12 +57,27 @@ done
 """
 
 
+FILTER_RULES = (
+    "*filter\n"
+    ":FORWARD DROP [0:0]\n"
+    "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+    '-A INPUT -p tcp -m tcp --dport 80 -m comment --comment "web" -j ACCEPT\n'
+    "COMMIT\n"
+)
+LISTENER = (
+    "import socket, time\n"
+    "s = socket.socket(); s.bind(('0.0.0.0', 80)); s.listen()\n"
+    "time.sleep(3600)\n"
+)
+
+
 def sh(*argv: str, stdin: str | None = None) -> None:
     subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True)
 
 
 class Topology:
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, filter_rules: bool = False) -> None:
+        self.filter_rules = filter_rules
         tag = uuid.uuid4().hex[:4]
         self.hub = f"nsvtbh-{tag}"
         self.names = [f"nsvtb{i:03d}-{tag}" for i in range(count)]
@@ -101,7 +124,8 @@ class Topology:
                     "-A POSTROUTING -o eth0 -j MASQUERADE\n"
                     f"-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination {addr}:80\n"
                     "COMMIT\n"
-                ),
+                )
+                + (FILTER_RULES if self.filter_rules else ""),
             )
 
         with ThreadPoolExecutor(8) as pool:
@@ -117,11 +141,10 @@ class Topology:
                 for i in range(len(self.names))
             ),
         )
+        inside = [sys.executable, "-c", LISTENER] if self.filter_rules else ["sleep", "3600"]
         for ns in self.names:
             self.sleepers.append(
-                subprocess.Popen(
-                    ["ip", "netns", "exec", ns, "sleep", "3600"], start_new_session=True
-                )
+                subprocess.Popen(["ip", "netns", "exec", ns, *inside], start_new_session=True)
             )
 
     def destroy(self) -> None:
@@ -147,7 +170,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--netns", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--filter", action="store_true", help="filter rules and a listener too")
+    parser.add_argument("--against", type=Path, help="another checkout to time alternately")
     args = parser.parse_args()
+    other = args.against / ".venv" / "bin" / "nsview" if args.against else None
+    if other is not None and not other.exists():
+        print(f"bench_net: {other} missing", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         print("bench_net: needs root", file=sys.stderr)
         return 2
@@ -159,7 +188,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    topo = Topology(args.netns)
+    topo = Topology(args.netns, args.filter)
     try:
         t0 = time.perf_counter()
         topo.build()
@@ -188,9 +217,11 @@ def main() -> int:
             f"nsview reads {len(nets)} netns ({len(ours)} of the benchmark's; "
             f"{nat_rules} NAT rules, {peers} resolved peers); the loop reads {named} named"
         )
-        nsview_times, loop_times = [], []
+        nsview_times, loop_times, other_times = [], [], []
         for _ in range(args.rounds):
             nsview_times.append(time_it([str(NSVIEW), "dump", "--json"]))
+            if other is not None:
+                other_times.append(time_it([str(other), "dump", "--json"]))
             loop_times.append(time_it(["bash", "-c", LOOP]))
         n_med, l_med = statistics.median(nsview_times), statistics.median(loop_times)
         print(
@@ -204,6 +235,13 @@ def main() -> int:
             + f"  median {l_med:.2f}s"
         )
         print(f"ratio nsview/loop = {n_med / l_med:.2f} (goal: <= 1.0)")
+        if other is not None:
+            o_med = statistics.median(other_times)
+            print(
+                f"{args.against}: "
+                + " ".join(f"{t:.2f}" for t in other_times)
+                + f"  median {o_med:.2f}s; this checkout / that one = {n_med / o_med:.2f}"
+            )
         return 0
     except KeyboardInterrupt:
         print("bench_net: interrupted, cleaning up", file=sys.stderr)
