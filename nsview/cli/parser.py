@@ -13,7 +13,7 @@ from nsview.errors import NsviewError
 if TYPE_CHECKING:
     from nsview.collect.parallel import SharedWalk
 
-SUBCOMMAND_MODULES = ("dump", "net", "diff", "actions", "lab", "doctor")
+SUBCOMMAND_MODULES = ("dump", "net", "diff", "actions", "lab", "doctor", "trace")
 
 
 class Parser(argparse.ArgumentParser):

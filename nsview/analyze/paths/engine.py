@@ -702,7 +702,7 @@ class Tracer:
         if decision.kind == "local":
             return dst
         if decision.route is not None and decision.route.prefsrc:
-            return routing.parse_ip(decision.route.prefsrc)
+            return parse_ip(decision.route.prefsrc)
         return self.idx.primary_address(netns, decision.dev, dst.version)
 
     def _iface_ref(self, netns: int, name: str | None) -> list | None:
@@ -714,16 +714,16 @@ class Tracer:
 
 
 def container_name(snapshot: Any, netns: int, pids: list[int]) -> str | None:
-    """The container a listener belongs to, when the snapshot knows containers."""
+    """The container a listener belongs to: the one whose processes hold the
+    socket, else the one (not a pod's sandbox) whose network namespace it is."""
     containers = getattr(snapshot, "containers", None) or []
+    wanted = set(pids)
     for c in containers:
-        cpids = set(getattr(c, "pids", None) or [])
-        if cpids & set(pids):
-            return getattr(c, "name", None) or getattr(c, "id", None)
-    for c in containers:
-        if getattr(c, "netns", None) == netns:
-            return getattr(c, "name", None) or getattr(c, "id", None)
-    return None
+        if wanted & set(c.pids):
+            return c.name or c.id[:12]
+    in_netns = [c for c in containers if c.ns.get("net") == netns]
+    in_netns.sort(key=lambda c: c.sandbox)  # an app container before its pause container
+    return (in_netns[0].name or in_netns[0].id[:12]) if in_netns else None
 
 
 def _split_to(to: str | None) -> tuple[Any, int | None]:

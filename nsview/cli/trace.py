@@ -1,0 +1,198 @@
+"""``nsview trace port|egress``: where a port goes, and why a container can or
+cannot get out — every hop with its evidence (docs/trace.md).
+
+The answer is computed from a snapshot (``nsview.analyze.paths``), so
+``--load snap.json`` answers the same question about another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from nsview.errors import NsviewError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "trace",
+        help="trace a port to its listener, or a container's way out, hop by hop",
+        description="Follow a new connection through routes, NAT, filter rules, veths and "
+        "bridges to the socket that takes it, from a snapshot. Details: docs/trace.md.",
+    )
+    what = p.add_subparsers(dest="trace_kind", metavar="port|egress", parser_class=type(p))
+    what.required = True
+
+    port = what.add_parser(
+        "port",
+        help="where [HOST_IP:]PORT[/tcp|udp] goes when it arrives in a namespace",
+        description="Every path a connection to PORT takes: from outside and from the "
+        "namespace itself (loopback), through DNAT, the route, FORWARD, the bridge and "
+        "veth, to whoever listens.",
+    )
+    port.add_argument("spec", metavar="[HOST_IP:]PORT[/tcp|udp]")
+    port.add_argument(
+        "--from",
+        dest="source",
+        metavar="TARGET",
+        help="the namespace the traffic arrives in (default: the host); with HOST_IP it "
+        "does not own, the namespace it is sent from",
+    )
+    _common(port)
+
+    egress = what.add_parser(
+        "egress",
+        help="why TARGET can or cannot reach an address outside",
+        description="The default route, the gateway's namespace, ip_forward there, the "
+        "FORWARD verdict, the SNAT/MASQUERADE that applies, and the first hop that blocks.",
+    )
+    egress.add_argument(
+        "target", metavar="TARGET", help="netns name, container, PID, net:[INODE] or nsfs path"
+    )
+    egress.add_argument("--to", metavar="IP", help="the address to reach (default: one outside)")
+    egress.add_argument("--port", type=int, metavar="PORT", help="destination port (TCP)")
+    _common(egress)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the paths as JSON")
+    p.add_argument("--load", metavar="FILE", help="trace in a saved 'nsview dump --json'")
+    p.add_argument("--indent", type=int, default=None, metavar="N", help="indent JSON by N")
+    p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
+    p.set_defaults(handler=run)
+
+
+def parse_port_spec(spec: str) -> tuple[str | None, int, str]:
+    """'8080' / '8080/udp' / '127.0.0.1:8080/tcp' / '[::1]:53/udp' -> (ip, port, proto)."""
+    text, proto = spec, "tcp"
+    if "/" in text:
+        text, _, proto = text.rpartition("/")
+        proto = proto.lower()
+        if proto not in ("tcp", "udp"):
+            raise UsageError(f"protocol must be tcp or udp, not {proto!r}")
+    host: str | None = None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        text = rest.lstrip(":")
+    elif ":" in text:
+        host, _, text = text.rpartition(":")
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"not a port: {spec!r} (expected [HOST_IP:]PORT[/tcp|udp])")
+    if host is not None:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise UsageError(f"not an IP address: {host!r}") from None
+    return host or None, int(text), proto
+
+
+def run(args: argparse.Namespace) -> int:
+    from nsview.analyze.paths import TraceError, Tracer
+
+    if args.trace_kind == "port":
+        host_ip, port, proto = parse_port_spec(args.spec)
+    elif args.to is not None:
+        from nsview.cli.trace_render import check_ip
+
+        check_ip(args.to)
+    snapshot = _snapshot(args)
+    tracer = Tracer(snapshot)
+    try:
+        if args.trace_kind == "port":
+            netns = resolve_netns(snapshot, args.source, args.load is None) if args.source else None
+            trace = tracer.port(port, proto, host_ip, netns)
+        else:
+            netns = resolve_netns(snapshot, args.target, args.load is None)
+            trace = tracer.egress(netns, args.to, "tcp", args.port)
+    except TraceError as exc:
+        raise NsviewError(str(exc)) from None
+    if args.json:
+        import json
+
+        from nsview.model import to_dict
+
+        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
+        sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
+        return 0
+    from nsview.cli.trace_render import render_trace
+
+    sys.stdout.write(render_trace(trace, tracer.idx))
+    return 0
+
+
+def _snapshot(args: argparse.Namespace):
+    if args.load:
+        from nsview.cli.tui_options import load_snapshot_file
+
+        return load_snapshot_file(args.load)
+    from nsview.cli.output import report_diagnostics
+    from nsview.collect import CollectOptions, collect_snapshot
+
+    snapshot = collect_snapshot(CollectOptions(proc=args.proc))
+    # Only what hides part of the network is worth a line here.
+    shown = [d for d in snapshot.diagnostics if d.what in ("netns", "nat", "sockets", "filter")]
+    if shown:
+        from dataclasses import replace
+
+        report_diagnostics(replace(snapshot, diagnostics=shown))
+    return snapshot
+
+
+def resolve_netns(snapshot, spec: str, live: bool) -> int:
+    """The network namespace ``spec`` names in ``snapshot``: an ``ip netns`` (or other)
+    name, a container, a PID, ``net:[INODE]`` or an inode, ``host``, or (live) a path
+    to an nsfs file. UsageError, one line, when nothing or several match."""
+    from nsview.analyze.paths.topology import NetIndex
+
+    idx = NetIndex(snapshot)
+    nets = [ns for ns in snapshot.namespaces if ns.type == "net"]
+    text = spec.strip()
+    if text.startswith("net:[") and text.endswith("]"):
+        text = text[5:-1]
+    if text.isdigit():
+        number = int(text)
+        proc = idx.process(number)
+        if proc is not None and "net" in proc.ns:
+            return proc.ns["net"]
+        if any(ns.inode == number for ns in nets):
+            return number
+        raise UsageError(f"no process or network namespace {spec} in the snapshot")
+    named = [ns.inode for ns in nets if text in ns.names]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise UsageError(f"name {spec!r} is used by several network namespaces; give net:[INODE]")
+    found = _container_netns(snapshot, text)
+    if found is not None:
+        return found
+    if text == "host" and idx.host_netns is not None:
+        return idx.host_netns
+    if "/" in text and live:
+        try:
+            inode = os.stat(text).st_ino
+        except OSError as exc:
+            raise NsviewError(f"{spec}: {exc.strerror}") from None
+        if any(ns.inode == inode for ns in nets):
+            return inode
+        raise UsageError(f"{spec} is not a network namespace nsview found")
+    labelled = [ns.inode for ns in nets if idx.label(ns) == text]
+    if len(labelled) == 1:
+        return labelled[0]
+    known = sorted({n for ns in nets for n in ns.names})[:8]
+    hint = f" (known names: {', '.join(known)})" if known else ""
+    raise UsageError(f"no network namespace or container {spec!r} in the snapshot{hint}")
+
+
+def _container_netns(snapshot, name: str) -> int | None:
+    """The netns of the container called ``name`` (or whose id starts with it)."""
+    found = {
+        c.ns["net"]
+        for c in snapshot.containers
+        if "net" in c.ns and (name == c.name or (len(name) >= 6 and c.id.startswith(name)))
+    }
+    if len(found) > 1:
+        raise UsageError(f"{name!r} names several containers; give more of its id")
+    return found.pop() if found else None
