@@ -276,7 +276,11 @@ def leftovers() -> list[str]:
 class Table:
     """Side-by-side rounds: every command once per round, the order rotated each round."""
 
+    rt = False  # run each command under chrt -f 10 (set from --rt)
+
     def __init__(self, commands: dict[str, list[str]]) -> None:
+        if self.rt:
+            commands = {name: ["chrt", "-f", "10", *argv] for name, argv in commands.items()}
         self.commands = commands
         self.wall: dict[str, list[float]] = {n: [] for n in commands}
         self.cpu: dict[str, list[float]] = {n: [] for n in commands}
@@ -453,6 +457,9 @@ def main() -> int:
     parser.add_argument("--containers", action="store_true",
                         help="host: 100 container-like groups instead of ip netns exec")
     parser.add_argument("--only", help="curve: a comma-separated subset of " + ",".join(CURVES))
+    parser.add_argument("--rt", action="store_true",
+                        help="run every timed command under SCHED_FIFO (chrt): less noise from"
+                        " other jobs on a shared machine")
     parser.add_argument("--editable", action="store_true",
                         help="time the dev venv's editable nsview instead of an installed copy")
     args = parser.parse_args()
@@ -469,6 +476,7 @@ def main() -> int:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupted)
+    Table.rt = args.rt
     with tempfile.TemporaryDirectory(prefix=f"{PREFIX}-") as tmp:
         exe = str(DEV_VENV / "bin" / "nsview") if args.editable else install_copy(
             Path(tmp) / "venv")

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from nsview.collect import procfs
-from nsview.collect.mounts import (
+from nsview.collect.namespaces import Diagnostics, MountTables, NamespaceTable, walk_mounts
+from nsview.kernel import procfs
+from nsview.kernel.mountinfo import (
     MountTableReader,
     NsfsScanner,
-    merge_mounts,
+    entry,
     nsfs_device_field,
-    parse_nsfs_lines,
+    nsfs_line_tokens,
     read_mountinfo,
 )
 
@@ -40,17 +41,26 @@ TABLE = (
 )
 
 EXPECTED = [
-    (b"net", b"4026532001", b"/run/netns/a"),
-    (b"mnt", b"4026532002", b"/tmp/with\\040space"),
-    (b"user", b"4026532003", b"/tmp/u"),
-    (b"cgroup", b"4026532004", b"/tmp/c"),
-    (b"time", b"4026532005", b"/tmp/t"),
+    ("net", 4026532001, "/run/netns/a"),
+    ("mnt", 4026532002, "/tmp/with space"),
+    ("user", 4026532003, "/tmp/u"),
+    ("cgroup", 4026532004, "/tmp/c"),
+    ("time", 4026532005, "/tmp/t"),
 ]
 
 
+def scanned(scanner: NsfsScanner, buf: bytes) -> list:
+    return [entry(token) for token in scanner.tokens(buf)]
+
+
 def test_scan_finds_exactly_the_nsfs_lines():
-    assert NsfsScanner(DEV).raw(TABLE) == EXPECTED
-    assert parse_nsfs_lines(TABLE) == EXPECTED
+    assert scanned(NsfsScanner(DEV), TABLE) == EXPECTED
+    assert [entry(token) for token in nsfs_line_tokens(TABLE)] == EXPECTED
+
+
+def test_tokens_leave_out_the_mount_ids():
+    copy = TABLE.replace(b"30 22 0:4", b"930 922 0:4")
+    assert NsfsScanner(DEV).tokens(copy) == NsfsScanner(DEV).tokens(TABLE)
 
 
 def test_scan_gives_way_to_the_parser_where_it_would_be_wrong():
@@ -61,13 +71,13 @@ def test_scan_gives_way_to_the_parser_where_it_would_be_wrong():
         b"40 22 0:9 ipc:[4026532006] /tmp/i rw - nsfs nsfs rw\n"
         b"41 22 0:4 pid:[12] /weird rw - tmpfs tmpfs rw\n"
     )
-    want = [*EXPECTED, (b"ipc", b"4026532006", b"/tmp/i")]
-    assert NsfsScanner(DEV).raw(odd) == want
-    assert NsfsScanner(None).raw(odd) == want
+    want = [*EXPECTED, ("ipc", 4026532006, "/tmp/i")]
+    assert scanned(NsfsScanner(DEV), odd) == want
+    assert scanned(NsfsScanner(None), odd) == want
 
 
 def test_a_table_without_nsfs_is_not_scanned():
-    assert NsfsScanner(DEV).raw(b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n") == []
+    assert NsfsScanner(DEV).tokens(b"22 1 8:1 / / rw - ext4 /dev/sda1 rw\n") == []
 
 
 def test_reader_reads_each_mount_namespace_once_and_reports_new_entries(tmp_path):
@@ -85,11 +95,32 @@ def test_reader_reads_each_mount_namespace_once_and_reports_new_entries(tmp_path
     assert reader.read(11, 1) is None  # the same mount namespace
     assert reader.read(12, 2) == []  # a copy of the table: nothing new
     assert reader.read(99, 3) == ("gone",)
-    mounts, read, denied = merge_mounts([(10, 1, first), (11, 1, None), (12, 2, []),
-                                         (99, 3, ("gone",)), (98, 4, ("denied", "no"))])
-    assert [m[3] for m in mounts] == [10] * 5
-    assert read == {1, 2}
-    assert denied == [(98, "no")]
+
+
+def test_walk_mounts_keeps_each_mount_once_and_retries_a_namespace_the_walk_missed(tmp_path):
+    proc = tmp_path / "proc"
+    (proc / "13").mkdir(parents=True)
+    (proc / "13" / "mountinfo").write_bytes(
+        b"50 40 0:4 net:[9001] /tmp/private rw - nsfs nsfs rw\n"
+    )
+    tables = MountTables()
+    tables.results = [(10, 1, [("net", 7, "/run/netns/a")]),
+                      (12, 2, [("net", 7, "/run/netns/a")]),  # the same mount, seen from a copy
+                      (98, 4, ("denied", "Permission denied")),
+                      (99, 3, ("gone",))]
+    tables.pids = {1: [10], 2: [12], 3: [99, 13], 4: [98]}
+    table, diags = NamespaceTable(str(proc)), Diagnostics()
+    paths = walk_mounts(str(proc), tables, table, diags)
+    assert paths == {"/run/netns/a", "/tmp/private"}
+    assert [(h.kind, h.pid, h.path) for h in table.by_key[("net", 7)].holders] == [
+        ("bind_mount", 10, "/run/netns/a")]
+    assert table.by_key[("net", 7)].names == ["a"]
+    # mnt 3: the walk's process exited, another one of it is read here
+    assert [(h.pid, h.path) for h in table.by_key[("net", 9001)].holders] == [
+        (13, "/tmp/private")]
+    # mnt 4: denied to its only process
+    assert [(d.kind, d.what, d.pids) for d in diags.items()] == [
+        ("denied", "mountinfo", [98]), ("error", "mountinfo", [])]
 
 
 def full_reader_entries(buf: bytes) -> set[tuple[str, int, str]]:
@@ -128,8 +159,7 @@ def test_every_mount_namespace_here_scans_as_the_full_reader_parses(proc_factory
             continue  # exited meanwhile
         # One read parsed both ways: other jobs add and remove mounts all the time.
         want = full_reader_entries(buf)
-        got = {(t.decode(), int(i), procfs.unescape_mountinfo(m.decode()))
-               for t, i, m in scanner.raw(buf)}
+        got = set(scanned(scanner, buf))
         assert got == want, pid
         compared += 1
     assert compared >= 2

@@ -96,22 +96,24 @@ def walk_processes(
     diags: Diagnostics,
     started: SharedWalk | None = None,
     check: Callable[[], None] | None = None,
-) -> tuple[list[Process], dict[int, list[int]], list[TaskRecord]]:
+) -> tuple[list[Process], MountTables, list[TaskRecord]]:
     """Read every process and its threads (``started``: a walk already begun;
     ``check``: called now and then, may raise to stop, see SharedWalk.finish).
 
-    Returns the processes, mnt-ns inode -> pids in it (to read mountinfo once
-    per mount namespace), and the raw records (their fds are resolved later,
-    once the nsfs mount points are known).
+    Returns the processes, the mount tables the walk read (for walk_mounts),
+    and the raw records (their fds are resolved later, once the nsfs mount
+    points are known).
     """
     try:
         walk = started or start_task_walk(proc)
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
-        return [], {}, []
-    records = [TaskRecord(*values) for values in walk.finish(check)]
+        return [], MountTables(), []
+    results = walk.finish(check)
+    records = [TaskRecord(*values) for values, _mounts in results]
+    tables = MountTables(results)
     processes: list[Process] = []
-    mnt_reps: dict[int, list[int]] = {}
+    mnt_reps = tables.pids
     by_key = table.by_key
     for record in records:
         pid = record.pid
@@ -142,7 +144,27 @@ def walk_processes(
             diags.add("denied", "thread namespaces", record.thread_error, pid)
         if "mnt" in record.ns and not record.kthread:
             mnt_reps.setdefault(record.ns["mnt"], []).append(pid)
-    return processes, mnt_reps, records
+    return processes, tables, records
+
+
+class MountTables:
+    """What the walk read of mount tables (kernel.mountinfo.WalkReader), in pid order.
+
+    ``results``: (pid, mnt inode, entries or None or ("gone",)/("denied", why))
+    for each process that had a mount namespace; ``pids``: mnt inode -> its
+    processes (filled by walk_processes).
+    """
+
+    def __init__(self, walk_results: list | None = None) -> None:
+        self.results = [
+            (values[0], values[_NS_FIELD]["mnt"], mounts)
+            for values, mounts in walk_results or ()
+            if mounts is not None
+        ]
+        self.pids: dict[int, list[int]] = {}
+
+
+_NS_FIELD = TaskRecord.FIELDS.index("ns")
 
 
 def _process(record: TaskRecord) -> Process:
@@ -205,29 +227,49 @@ def _nsfs_identity(path: str) -> tuple[str, int] | None:
 
 
 def walk_mounts(
-    proc: str, mnt_reps: dict[int, list[int]], table: NamespaceTable, diags: Diagnostics
+    proc: str, tables: MountTables, table: NamespaceTable, diags: Diagnostics
 ) -> frozenset[str]:
-    """Add namespaces bind-mounted anywhere, reading mountinfo once per mount namespace.
+    """Add namespaces bind-mounted anywhere, from each mount namespace's table.
 
-    A mount propagated into many mount namespaces is recorded once per path.
+    The walk read each table once on its side (two processes: a namespace may
+    be read twice, a mount seen by many namespaces is kept once per path,
+    with the first process in pid order that sees it). A namespace none of
+    whose processes the walk could read is tried again here through the others.
     Returns every nsfs mount point seen.
     """
     seen: set[tuple[str, int, str]] = set()
-    for mnt_inode, pids in mnt_reps.items():
-        mounts = _read_mounts(proc, pids, diags)
+
+    def add(ns_type: str, inode: int, mountpoint: str, pid: int) -> None:
+        key = (ns_type, inode, mountpoint)
+        if key in seen:
+            return
+        seen.add(key)
+        ns = table.get(ns_type, inode)
+        ns.holders.append(Holder("bind_mount", pid=pid, path=mountpoint))
+        name = procfs.netns_name(mountpoint)
+        if name and name not in ns.names:
+            ns.names.append(name)
+
+    read: set[int] = set()
+    tried: set[int] = set()
+    for pid, mnt_inode, result in tables.results:
+        if type(result) is tuple:  # ("gone",) or ("denied", why): another process may do
+            tried.add(pid)
+            if result[0] == "denied":
+                diags.add("denied", "mountinfo", result[1], pid)
+            continue
+        read.add(mnt_inode)
+        for ns_type, inode, mountpoint in result:
+            add(ns_type, inode, mountpoint, pid)
+    for mnt_inode, pids in tables.pids.items():
+        if mnt_inode in read:
+            continue
+        mounts = _read_mounts(proc, [pid for pid in pids if pid not in tried], diags)
         if mounts is None:
             diags.add("error", "mountinfo", f"no readable process in mnt:[{mnt_inode}]")
             continue
         for mount in mounts:
-            key = (mount.ns_type, mount.inode, mount.mountpoint)
-            if key in seen:
-                continue
-            seen.add(key)
-            ns = table.get(mount.ns_type, mount.inode)
-            ns.holders.append(Holder("bind_mount", pid=mount.pid, path=mount.mountpoint))
-            name = procfs.netns_name(mount.mountpoint)
-            if name and name not in ns.names:
-                ns.names.append(name)
+            add(mount.ns_type, mount.inode, mount.mountpoint, mount.pid)
     return frozenset(path for _type, _inode, path in seen)
 
 

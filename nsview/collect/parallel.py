@@ -26,7 +26,8 @@ import mmap
 import os
 import sys
 
-from nsview.kernel.procfs import TaskReader, list_pids
+from nsview.kernel.mountinfo import WalkReader
+from nsview.kernel.procfs import list_pids
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (~4 ms) here
 if TYPE_CHECKING:
@@ -153,12 +154,13 @@ class SharedWalk:
 
 
 def start_task_walk(proc: str) -> SharedWalk:
-    """Begin reading every process of ``proc`` with :class:`~nsview.kernel.procfs.TaskReader`:
-    a forked helper starts at once; ``.finish()`` gives TaskRecord tuples in pid order.
+    """Begin reading every process of ``proc``, and each mount namespace's table, with
+    :class:`~nsview.kernel.mountinfo.WalkReader`: a forked helper starts at once;
+    ``.finish()`` gives (TaskRecord tuple, mount table result) in pid order.
 
     Raises OSError when ``proc`` cannot be listed.
     """
-    return SharedWalk(TaskReader(proc), list_pids(proc)).start()
+    return SharedWalk(WalkReader(proc), list_pids(proc)).start()
 
 
 def _checked(result, index: int, check: Callable[[], None] | None):

@@ -46,10 +46,10 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
     diags = Diagnostics()
     table = NamespaceTable(proc)
     with paused_gc():  # tens of thousands of acyclic objects: nothing for it to find
-        processes, mnt_reps, records = walk_processes(
+        processes, mount_tables, records = walk_processes(
             proc, table, diags, options.started_walk, check
         )
-        nsfs_paths = walk_mounts(proc, mnt_reps, table, diags)
+        nsfs_paths = walk_mounts(proc, mount_tables, table, diags)
         walk_fds(proc, records, table, diags, nsfs_paths)
         if check:
             check()

@@ -13,18 +13,23 @@ decides. Tables copied from
 one another give the same entries, and only entries not seen before are
 turned into strings.
 
-:class:`MountTableReader` runs inside the /proc walk (collect.parallel), so
-the tables are read on both cores, once per mount namespace per process;
-:func:`merge_mounts` keeps each (type, inode, mountpoint) once, with the
-first process (in pid order) that sees it.
+:class:`WalkReader` reads a process and, the first time its mount namespace
+is met, that namespace's table: inside the /proc walk (collect.parallel), so
+the tables are read on both cores, once per mount namespace per process.
+collect.namespaces keeps each (type, inode, mountpoint) once, with the first
+process (in pid order) that sees it.
 
-Import-light like collect.procfs: this runs in the walk's forked helper.
+Import-light like procfs (``re`` only once a table has nsfs lines, and the
+console script pip writes has imported it already): this runs in the walk's
+forked helper, which starts before the rest of nsview has loaded.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+
+from nsview.kernel.procfs import TaskReader
 
 # What separates a mountinfo line's optional fields from its filesystem type.
 NSFS_SEPARATOR = b" - nsfs "
@@ -43,19 +48,24 @@ def nsfs_device_field() -> bytes | None:
 
 
 class NsfsScanner:
-    """(type, inode, mountpoint) of every nsfs line of a mountinfo buffer."""
+    """The nsfs lines of a mountinfo buffer, as tokens (bytes) that dedupe by value.
+
+    A token is a line from its device field on: ``b" 0:4 net:[N] /mp opts - nsfs "``.
+    It leaves out the mount ids, so the same mount seen from copies of a table
+    gives equal tokens, and only tokens not seen before need :func:`entry`.
+    """
 
     def __init__(self, device_field: bytes | None = None) -> None:
         self._pattern = None
         if device_field:
-            import re  # the console script pip writes has imported it already
+            import re
 
             self._pattern = re.compile(
-                re.escape(device_field) + rb"(" + _TYPES + rb"):\[(\d+)\] (\S+) [^\n]*? - nsfs "
+                re.escape(device_field) + rb"(?:" + _TYPES + rb"):\[\d+\] \S+ [^\n]*? - nsfs "
             )
 
-    def raw(self, buf: bytes) -> list[tuple[bytes, bytes, bytes]]:
-        """The nsfs lines' (type, inode, escaped mountpoint) as bytes, in table order."""
+    def tokens(self, buf: bytes) -> list[bytes]:
+        """One token per nsfs line, in table order."""
         want = buf.count(NSFS_SEPARATOR)
         if not want:
             return []
@@ -63,27 +73,29 @@ class NsfsScanner:
             found = self._pattern.findall(buf)
             if len(found) == want:
                 return found
-        return parse_nsfs_lines(buf)
+        return nsfs_line_tokens(buf)
 
 
-def parse_nsfs_lines(buf: bytes) -> list[tuple[bytes, bytes, bytes]]:
-    """The exact parser: split every nsfs line into its fields (the fallback of the scan)."""
+def nsfs_line_tokens(buf: bytes) -> list[bytes]:
+    """The exact way (the fallback of the scan): every line with the nsfs separator."""
     found = []
     for line in buf.split(b"\n"):
-        if NSFS_SEPARATOR not in line:
-            continue
-        fields = line.split(b" ", 5)
-        if len(fields) < 6:
-            continue
-        kind, bracket, rest = fields[3].partition(b":[")
-        if bracket and rest.endswith(b"]") and rest[:-1].isdigit():
-            found.append((kind, rest[:-1], fields[4]))
+        if NSFS_SEPARATOR in line:
+            fields = line.split(b" ", 2)
+            if len(fields) == 3:
+                found.append(b" " + fields[2])
     return found
 
 
-def decode_entry(raw: tuple[bytes, bytes, bytes]) -> Entry:
-    kind, inode, mountpoint = raw
-    return kind.decode(), int(inode), unescape(mountpoint)
+def entry(token: bytes) -> Entry | None:
+    """(type, inode, mountpoint) of a token; None if its root is not ``TYPE:[INODE]``."""
+    fields = token.split(None, 3)
+    if len(fields) < 3:
+        return None
+    kind, bracket, rest = fields[1].partition(b":[")
+    if not (bracket and rest.endswith(b"]") and rest[:-1].isdigit()):
+        return None
+    return kind.decode(), int(rest[:-1]), unescape(fields[2])
 
 
 def unescape(field: bytes) -> str:
@@ -129,7 +141,7 @@ class MountTableReader:
     def __init__(self, proc: str) -> None:
         self.proc = proc
         self.done: set[int] = set()
-        self.seen: set[tuple[bytes, bytes, bytes]] = set()
+        self.seen: set[bytes] = set()
         self._scanner: NsfsScanner | None = None
 
     def read(self, pid: int, mnt_inode: int):
@@ -146,36 +158,33 @@ class MountTableReader:
         self.done.add(mnt_inode)
         if self._scanner is None:
             self._scanner = NsfsScanner(nsfs_device_field())
-        found = self._scanner.raw(buf)
+        found = self._scanner.tokens(buf)
         if not found:
             return []
         fresh = set(found) - self.seen  # copies of a table give nothing new: no loop here
         if not fresh:
             return []
         self.seen |= fresh
-        return [decode_entry(raw) for raw in dict.fromkeys(found) if raw in fresh]
+        entries = (entry(token) for token in dict.fromkeys(found) if token in fresh)
+        return [e for e in entries if e is not None]
 
 
-def merge_mounts(tables) -> tuple[list[tuple[str, int, str, int]], set[int], list]:
-    """Fold ``(pid, mnt_inode, result)`` (results of MountTableReader.read, in pid order).
+class WalkReader:
+    """One item of the /proc walk: ``(TaskRecord tuple, mount table result)``.
 
-    Returns the mounts ``(type, inode, mountpoint, pid)`` each once, the mount
-    namespaces whose table was read, and ``(pid, reason)`` for denied reads.
+    The mount table result is MountTableReader.read's for the process's mount
+    namespace (None for kernel threads, whose namespace is the host's and is
+    read through a user process, and when the links were not readable).
     """
-    mounts = []
-    seen: set[tuple[str, int, str]] = set()
-    read: set[int] = set()
-    denied = []
-    for pid, mnt_inode, result in tables:
-        if result is None:
-            continue
-        if type(result) is tuple:
-            if result[0] == "denied":
-                denied.append((pid, result[1]))
-            continue
-        read.add(mnt_inode)
-        for entry in result:
-            if entry not in seen:
-                seen.add(entry)
-                mounts.append((*entry, pid))
-    return mounts, read, denied
+
+    def __init__(self, proc: str) -> None:
+        self.tasks = TaskReader(proc)
+        self.mounts = MountTableReader(proc)
+
+    def __call__(self, pid: int) -> tuple:
+        record = self.tasks.read(pid)
+        ns = record.ns
+        mounts = None
+        if ns is not None and not record.kthread and "mnt" in ns:
+            mounts = self.mounts.read(pid, ns["mnt"])
+        return record.as_tuple(), mounts
