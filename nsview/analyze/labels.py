@@ -195,7 +195,8 @@ def diagnostic_label(diag: Diagnostic) -> Label:
 
 
 def short_cmd(proc: Process, width: int = CMDLINE_WIDTH) -> str:
-    cmd = " ".join(proc.cmdline) if proc.cmdline else f"[{proc.comm}]"
+    # One line: an argument may hold newlines (python3 -c "…").
+    cmd = " ".join(proc.cmdline).replace("\n", " ") if proc.cmdline else f"[{proc.comm}]"
     return cmd if len(cmd) <= width else cmd[: width - 1] + "…"
 
 
@@ -215,7 +216,7 @@ def process_label(proc: Process, index, *, marks: bool = True) -> Label:
 
 
 def peer_segment(netns: int, iface: Interface, index: SnapshotIndex) -> Segment:
-    """ "↔ eth0 @ web": where the other end of a veth is."""
+    """"↔ eth0 @ web": where the other end of a veth is."""
     peer = iface.peer
     if peer is None:
         return "", ""
@@ -223,43 +224,93 @@ def peer_segment(netns: int, iface: Interface, index: SnapshotIndex) -> Segment:
         return "↔ peer in a netns nsview cannot see", "warn"
     name = peer.name or f"if{peer.ifindex}"
     where = "same netns" if peer.netns in (None, netns) else netns_label(index, peer.netns)
-    mark = "?" if peer.status == "unverified" else ""
-    return f"↔ {name}{mark} @ {where}", "peer"
+    if peer.status == "unverified":
+        return f"↔ {name}? @ {where} (unverified)", "warn"
+    return f"↔ {name} @ {where}", "peer"
 
 
-def interface_label(netns: int, iface: Interface, index) -> Label:
-    b = LabelBuilder().add(iface.name, "name").add(iface.kind or "?", "kind")
-    state = iface.operstate or "?"
-    b.add(state, "up" if state in ("UP", "UNKNOWN") else "down")
-    addrs = [a.cidr for a in iface.addresses if not a.cidr.startswith("fe80:")]
-    if addrs:
-        b.add(" ".join(addrs), "addr")
+def _elsewhere(inode: int | None, index: SnapshotIndex, here: int) -> str:
+    """" @ web" when a lower device lives in another netns than ``here``."""
+    if inode is None or inode == here:
+        return ""
+    return f" @ {netns_label(index, inode)}"
+
+
+def interface_wiring(netns: int, iface: Interface, index, *, nested: bool = False) -> Label:
+    """How ``iface`` is wired: veth peer, bridge and its ports, master, vxlan, macvlan,
+    ipvlan, vlan. ``nested``: shown under its bridge, so "master X" goes without saying."""
+    b = LabelBuilder()
     text, role = peer_segment(netns, iface, index)
     b.add(text, role)
     if iface.bridge is not None:
+        br = iface.bridge
         b.add(plural(len(index.ports(netns, iface)), "port"), "count")
-    if iface.vxlan is not None:
-        vx = iface.vxlan
+        if br.stp_state:
+            b.add("stp on", "muted")
+        if br.fdb:
+            b.add(plural(len(br.fdb), "fdb entry", "fdb entries"), "muted")
+    vx = iface.vxlan
+    if vx is not None:
         parts = [f"vni {vx.vni}" if vx.vni is not None else "vni ?"]
         if vx.remote:
             parts.append(f"remote {vx.remote}")
         if vx.group:
             parts.append(f"group {vx.group}")
+        if not vx.remote and not vx.group:
+            parts.append("no remote")
         if vx.local:
             parts.append(f"local {vx.local}")
         if vx.dev:
-            parts.append(f"dev {vx.dev}")
+            parts.append(f"dev {vx.dev}{_elsewhere(vx.dev_netns, index, netns)}")
         if vx.port:
             parts.append(f"port {vx.port}")
         b.add(" ".join(parts), "muted")
+        vteps = sorted({e.dst for e in vx.fdb if e.dst})
+        if vteps:
+            b.add("fdb → " + ", ".join(vteps), "addr")
     for lower in (iface.macvlan, iface.ipvlan):
         if lower is not None:
-            b.add(f"{lower.mode or '?'} on {lower.lower or '?'}", "muted")
-    if iface.master and index.interface_named(netns, iface.master) is None:
+            where = _elsewhere(lower.lower_netns, index, netns)
+            b.add(f"{lower.mode or '?'} on {lower.lower or '?'}{where}", "muted")
+    vlan = iface.vlan
+    if vlan is not None:
+        bits = [f"vlan {vlan.id if vlan.id is not None else '?'}"]
+        if vlan.protocol:
+            bits.append(vlan.protocol)
+        if vlan.lower:
+            bits.append(f"on {vlan.lower}{_elsewhere(vlan.lower_netns, index, netns)}")
+        b.add(" ".join(bits), "muted")
+    if iface.master and not (nested and index.interface_named(netns, iface.master)):
         b.add(f"master {iface.master}", "muted")
     if iface.port_state and iface.port_state != "forwarding":
         b.add(f"port {iface.port_state}", "down")  # frames do not pass this bridge port
     return b.build()
+
+
+def state_segment(iface: Interface) -> Segment:
+    state = iface.operstate or "?"
+    return state, "up" if state in ("UP", "UNKNOWN") else "down"
+
+
+def interface_label(netns: int, iface: Interface, index, *, nested: bool = True) -> Label:
+    """name, kind, state, addresses (not link-local), then the wiring."""
+    b = LabelBuilder().add(iface.name, "name").add(iface.kind or "?", "kind")
+    b.add(*state_segment(iface))
+    addrs = [a.cidr for a in iface.addresses if not a.cidr.startswith("fe80:")]
+    if addrs:
+        b.add(" ".join(addrs), "addr")
+    return join(b.build(), interface_wiring(netns, iface, index, nested=nested))
+
+
+def join(*labels: Label) -> Label:
+    """Labels one after the other, with the usual gap between non-empty ones."""
+    out: list[Segment] = []
+    for label in labels:
+        if label:
+            if out:
+                out.append(("  ", ""))
+            out.extend(label)
+    return tuple(out)
 
 
 def netns_row_label(ns: Namespace, index: SnapshotIndex) -> Label:
@@ -302,6 +353,8 @@ def route_label(route: Route) -> Label:
         b.add(route.type, "kind")
     if route.gateway:
         b.add(f"via {route.gateway}", "addr")
+    elif route.nexthops:
+        b.add("nexthops " + "; ".join(route.nexthops), "addr")
     if route.dev:
         b.add(f"dev {route.dev}", "name")
     if route.prefsrc:

@@ -70,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
         indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
         sys.stdout.write(json.dumps(to_dict(ns), indent=indent, ensure_ascii=False) + "\n")
         return 0
-    from nsview.analyze.index import SnapshotIndex
+    from nsview.analyze.lookup import Lookup
     from nsview.cli.net_render import namespace_view
     from nsview.cli.output import rich_console
 
-    rich_console().print(namespace_view(ns, SnapshotIndex(snapshot)))
+    rich_console().print(namespace_view(ns, Lookup(snapshot)))
     return 0
 
 

@@ -1,104 +1,33 @@
 """Readable views of one network namespace (``nsview net``) and a one-line summary
-for the ``dump`` tree. Meaning → colour happens here only."""
+for the ``dump`` tree. The words come from ``nsview.analyze.labels`` (the TUI's
+too); ``nsview.cli.styles`` maps their roles to rich styles."""
 
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from nsview.analyze.index import SnapshotIndex
-from nsview.model import Interface, Namespace, NatRule, NetState
-
-NAT_TARGET_STYLES = {
-    "DNAT": "bold magenta",
-    "SNAT": "bold cyan",
-    "MASQUERADE": "bold cyan",
-    "REDIRECT": "bold magenta",
-}
-STATE_STYLES = {"UP": "green", "DOWN": "red", "LOWERLAYERDOWN": "red", "UNKNOWN": "yellow"}
+from nsview.analyze import labels
+from nsview.analyze.lookup import Lookup
+from nsview.cli.styles import styled
+from nsview.model import Namespace, NatRule, NetState
 
 
-def netns_label(index: SnapshotIndex, inode: int | None) -> str:
-    if inode is None:
-        return "?"
-    ns = index.namespace("net", inode)
-    return index.label(ns) if ns is not None else f"net:[{inode}]"
-
-
-def peer_text(iface: Interface, index: SnapshotIndex, here: int) -> str:
-    peer = iface.peer
-    if peer is None:
-        return ""
-    if peer.status == "unreachable":
-        return f"[red]↔ ifindex {peer.ifindex} in a netns nsview cannot reach[/]"
-    where = "this netns" if peer.netns == here else netns_label(index, peer.netns)
-    name = peer.name or f"ifindex {peer.ifindex}"
-    text = f"↔ {escape(name)} @ {escape(where)}"
-    return text if peer.status == "resolved" else f"[yellow]{text} (unverified)[/]"
-
-
-def interface_details(iface: Interface, index: SnapshotIndex, here: int) -> str:
-    parts: list[str] = []
-    if iface.peer is not None:
-        parts.append(peer_text(iface, index, here))
-    if iface.master:
-        state = iface.port_state
-        stuck = f" [red]({state})[/]" if state and state != "forwarding" else ""
-        parts.append(f"master [bold]{escape(iface.master)}[/]{stuck}")
-    if iface.bridge is not None:
-        stp = "on" if iface.bridge.stp_state else "off"
-        ports = ", ".join(iface.bridge.ports) or "no ports"
-        parts.append(f"ports {escape(ports)}; stp {stp}; fdb {len(iface.bridge.fdb)} entries")
-    vx = iface.vxlan
-    if vx is not None:
-        far = (
-            f"group {vx.group}" if vx.group else f"remote {vx.remote}" if vx.remote else "no remote"
-        )
-        bits = [f"vni {vx.vni}", far, f"port {vx.port}"]
-        if vx.local:
-            bits.append(f"local {vx.local}")
-        if vx.dev:
-            bits.append(f"dev {vx.dev}" + _elsewhere(vx.dev_netns, index, here))
-        vteps = sorted({e.dst for e in vx.fdb if e.dst})
-        if vteps:
-            bits.append("fdb → " + ", ".join(vteps))
-        parts.append(escape(" ".join(bits)))
-    for label, info in (("macvlan", iface.macvlan), ("ipvlan", iface.ipvlan)):
-        if info is not None:
-            lower = f" on {info.lower}" if info.lower else ""
-            parts.append(escape(f"{label} {info.mode or '?'}{lower}"))
-            if info.lower_netns is not None:
-                parts[-1] += escape(_elsewhere(info.lower_netns, index, here))
-    if iface.vlan is not None:
-        lower = f" on {iface.vlan.lower}" if iface.vlan.lower else ""
-        parts.append(escape(f"vlan {iface.vlan.id} {iface.vlan.protocol or ''}{lower}"))
-    return "; ".join(parts)
-
-
-def _elsewhere(inode: int | None, index: SnapshotIndex, here: int) -> str:
-    if inode is None or inode == here:
-        return ""
-    return f" @ {netns_label(index, inode)}"
-
-
-def interfaces_table(net: NetState, index: SnapshotIndex, here: int) -> Table:
+def interfaces_table(net: NetState, index: Lookup, here: int) -> Table:
     table = Table(title="Interfaces", title_justify="left", expand=False, show_lines=False)
     for column in ("name", "kind", "state", "mtu", "mac", "addresses", "wiring"):
         table.add_column(column, overflow="fold")
     for iface in net.interfaces:
-        state = iface.operstate or ""
-        style = STATE_STYLES.get(state, "")
         table.add_row(
-            f"[bold]{escape(iface.name)}[/]",
-            escape(iface.kind),
-            f"[{style}]{escape(state)}[/]" if style else escape(state),
+            Text(iface.name, style="bold"),
+            Text(iface.kind),
+            styled((labels.state_segment(iface),)) if iface.operstate else Text(""),
             str(iface.mtu or ""),
-            escape(iface.mac or ""),
-            escape("\n".join(a.cidr for a in iface.addresses)),
-            interface_details(iface, index, here),
+            Text(iface.mac or ""),
+            Text("\n".join(a.cidr for a in iface.addresses)),
+            styled(labels.interface_wiring(here, iface, index), sep="; "),
         )
     return table
 
@@ -108,17 +37,16 @@ def routes_table(net: NetState) -> Table:
     for column in ("table", "family", "dst", "gateway", "dev", "protocol", "scope", "type"):
         table.add_column(column, overflow="fold")
     for r in net.routes:
-        dst = r.dst
         gateway = r.gateway or ("; ".join(r.nexthops) if r.nexthops else "")
         table.add_row(
-            escape(r.table),
+            Text(r.table),
             r.family,
-            f"[bold]{escape(dst)}[/]" if dst == "default" else escape(dst),
-            escape(gateway),
-            escape(r.dev or ""),
-            escape(r.protocol or ""),
-            escape(r.scope or ""),
-            escape(r.type or ""),
+            Text(r.dst, style="bold" if r.dst == "default" else ""),
+            Text(gateway),
+            Text(r.dev or ""),
+            Text(r.protocol or ""),
+            Text(r.scope or ""),
+            Text(r.type or ""),
         )
     return table
 
@@ -133,43 +61,35 @@ def rules_table(net: NetState) -> Table:
         table.add_row(
             str(r.priority),
             r.family,
-            escape(r.src or "all"),
-            escape(r.dst or "all"),
-            escape(iface),
+            Text(r.src or "all"),
+            Text(r.dst or "all"),
+            Text(iface),
             hex(r.fwmark) if r.fwmark else "",
-            escape(action),
+            Text(action),
         )
     return table
 
 
 def nat_rule_text(rule: NatRule) -> Text:
-    text = Text()
-    style = NAT_TARGET_STYLES.get(rule.target or "")
-    if rule.target:
-        text.append(f"{rule.target}", style=style or "bold")
-        to = rule.to_destination or rule.to_source or rule.to_ports
-        if to:
-            text.append(f" → {to}", style=style or "")
+    """The rule as the TUI words it, then (dim) the rule as iptables/nft wrote it."""
+    text = styled(labels.nat_rule_label(rule))
+    if rule.parsed:
         text.append("  ")
-    text.append(rule.text, style="dim" if style is None else "")
-    if not rule.parsed:
+        text.append(rule.text, style="dim")
+    else:
         text.append("  (partly understood: see text)", style="yellow")
     return text
 
 
 def nat_tree(net: NetState) -> Tree:
-    tree = Tree("[bold]NAT[/]" + ("" if net.nat else " [dim](no NAT tables)[/]"))
+    head = Text("NAT", style="bold")
+    if not net.nat:
+        head.append(" (no NAT tables)", style="dim")
+    tree = Tree(head)
     for table in net.nat:
-        node = tree.add(
-            f"[bold]{escape(table.backend)}[/] {escape(table.family)} {escape(table.table)}"
-        )
+        node = tree.add(styled(labels.nat_table_label(table)))
         for chain in table.chains:
-            head = f"[cyan]{escape(chain.name)}[/]"
-            if chain.hook:
-                head += f" [dim]hook {escape(chain.hook)}[/]"
-            if chain.policy:
-                head += f" [dim]policy {escape(chain.policy)}[/]"
-            chain_node = node.add(head)
+            chain_node = node.add(styled(labels.nat_chain_label(chain)))
             for rule in chain.rules:
                 chain_node.add(nat_rule_text(rule))
     return tree
@@ -196,10 +116,10 @@ def sysctl_lines(net: NetState) -> Text:
     return text
 
 
-def namespace_view(ns: Namespace, index: SnapshotIndex) -> RenderableType:
-    head = f"[bold]net:[{ns.inode}][/] [green]{escape(index.label(ns))}[/]"
+def namespace_view(ns: Namespace, index: Lookup) -> RenderableType:
+    head = styled(labels.netns_row_label(ns, index))
     if ns.net is None:
-        return Group(head, "[red]network state not read (see diagnostics)[/]")
+        return Group(head, Text("network state not read (see diagnostics)", style="red"))
     net = ns.net
     parts: list[RenderableType] = [head, interfaces_table(net, index, ns.inode)]
     parts.append(routes_table(net))
@@ -208,23 +128,27 @@ def namespace_view(ns: Namespace, index: SnapshotIndex) -> RenderableType:
     parts.append(nat_tree(net))
     parts.append(sysctl_lines(net))
     for error in net.errors:
-        parts.append(f"[red]error[/] {escape(error)}")
+        parts.append(Text.assemble(("error", "red"), f" {error}"))
     return Group(*parts)
 
 
-def net_summary(net: NetState, index: SnapshotIndex, here: int) -> str:
-    """One line for the dump tree: interfaces with their wiring, then counts."""
-    names = []
+def net_summary(net: NetState, index: Lookup, here: int) -> Text:
+    """One line for the dump tree: interfaces with their peers, then counts."""
+    out = Text()
     for iface in net.interfaces:
         if iface.kind == "loopback":
             continue
-        bit = escape(iface.name)
-        if iface.peer is not None:
-            bit += " " + peer_text(iface, index, here)
+        if out:
+            out.append("; ")
+        b = labels.LabelBuilder().add(iface.name, "")
+        b.add(*labels.peer_segment(here, iface, index))
         addrs = [a.cidr for a in iface.addresses if a.scope != "link"]
         if addrs:
-            bit += f" [dim]{escape(' '.join(addrs))}[/]"
-        names.append(bit)
-    nat_rules = sum(len(c.rules) for t in net.nat for c in t.chains)
-    counts = f"[dim]{len(net.routes)} routes, {nat_rules} NAT rules[/]"
-    return ("; ".join(names) or "[dim]only lo[/]") + "  " + counts
+            b.add(" ".join(addrs), "muted")
+        out.append_text(styled(b.build(), sep=" "))
+    if not out:
+        out.append("only lo", style="dim")
+    routes = labels.plural(len(net.routes), "route")
+    nat = labels.plural(labels.nat_rule_count(net), "NAT rule")
+    out.append(f"  {routes}, {nat}", style="dim")
+    return out
