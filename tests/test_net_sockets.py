@@ -170,3 +170,23 @@ def test_a_closed_socket_is_gone_on_the_next_read(server):
         time.sleep(0.05)
     else:
         pytest.fail("a closed listener is still listed")
+
+
+def test_cap_lists_every_listener_and_counts_the_rest(server):
+    from nsview.collect.sockdiag import read_sockets
+
+    ns, _pid, _port = server
+    path = f"/run/netns/{ns}"
+
+    def both(_entered):
+        return read_sockets({}), read_sockets({}, cap=1)
+
+    with NetnsExecutor(1) as pool:
+        full, capped = pool.submit(NetnsTarget(os.stat(path).st_ino, (path,)), both).result(30)
+    assert full.summary is None  # nothing left out: no summary
+    listening = {s.local for s in full.sockets if s.state in ("LISTEN", "UNCONN")}
+    assert {s.local for s in capped.sockets} >= listening
+    assert not any(s.state == "ESTABLISHED" and s.proto == "tcp" for s in capped.sockets[1:])
+    summary = capped.summary
+    assert summary is not None and summary.total == len(full.sockets)
+    assert summary.by_state["tcp ESTABLISHED"] == 2 and summary.by_state["unix LISTEN"] == 1

@@ -218,11 +218,12 @@ def read_netns(entered: Entered, ctx: _Context) -> NetnsReading:
         return reading
     state.sysctls = read_sysctls(links.interfaces)
     try:
-        state.sockets, errors = read_sockets({i.ifindex: i.name for i in links.interfaces})
+        sockets = read_sockets({i.ifindex: i.name for i in links.interfaces})
     except OSError as exc:
         state.errors.append(f"sockets: {exc.strerror or exc}")
     else:
-        state.errors.extend(errors)
+        state.sockets, state.socket_summary = sockets.sockets, sockets.summary
+        state.errors.extend(sockets.errors)
     if ctx.conntrack:
         from nsview.collect.conntrack import read_conntrack
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import dataclass, field
 from typing import Any
 
 from nsview.kernel.netlink import NLMSG_HDR, NetlinkSocket, attr_blocks
-from nsview.model import Socket
+from nsview.model import Socket, SocketSummary
 
 __all__ = ["NLMSG_HDR", "SockDiag", "read_sockets"]
 
@@ -194,32 +195,59 @@ def parse_unix(msg: Any) -> Socket | None:
     )
 
 
-def read_sockets(names: dict[int, str], unix: bool = True) -> tuple[list[Socket], list[str]]:
+CAP = 20_000  # sockets listed per netns; listeners always, connections up to the cap
+_LISTENING = frozenset({10, 7})  # TCP_LISTEN, TCP_CLOSE (an unconnected UDP socket)
+
+
+@dataclass(slots=True)
+class SocketReading:
+    sockets: list[Socket] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    summary: SocketSummary | None = None  # set when the cap left connections out
+
+
+def read_sockets(names: dict[int, str], unix: bool = True, cap: int = CAP) -> SocketReading:
     """Every TCP/UDP socket (v4, v6) and abstract unix socket of this thread's netns.
 
-    Returns the sockets and the errors (a family the kernel lacks, e.g. no
-    IPv6, is skipped silently).
+    A family the kernel lacks (no IPv6) is skipped silently. Past ``cap``
+    sockets (a busy proxy's TIME_WAIT), connections are only counted — by the
+    state byte of each message, without decoding it — while listeners are
+    still all listed: they are what traffic paths end at.
     """
-    sockets: list[Socket] = []
-    errors: list[str] = []
+    out = SocketReading()
+    counts: dict[str, int] = {}
+    total = 0
     with SockDiag() as diag:
         for family, protocol, proto in INET_DUMPS:
             try:
                 bodies = diag.inet(family, protocol)
             except OSError as exc:
                 if exc.errno not in (2, 97, 93):  # ENOENT, EAFNOSUPPORT, EPROTONOSUPPORT
-                    errors.append(f"sockets ({proto}): {exc.strerror or exc}")
+                    out.errors.append(f"sockets ({proto}): {exc.strerror or exc}")
                 continue
-            sockets.extend(parse_inet(decode_inet(b), proto, names) for b in bodies)
+            total += len(bodies)
+            for body in bodies:
+                state = body[1]
+                key = f"{proto} {STATES.get(state, state)}"
+                counts[key] = counts.get(key, 0) + 1
+                if len(out.sockets) < cap or state in _LISTENING:
+                    out.sockets.append(parse_inet(decode_inet(body), proto, names))
         if unix:
             try:
                 bodies = diag.unix()
             except OSError as exc:
                 if exc.errno not in (2, 97, 93):
-                    errors.append(f"sockets (unix): {exc.strerror or exc}")
+                    out.errors.append(f"sockets (unix): {exc.strerror or exc}")
             else:
-                for b in bodies:
-                    s = parse_unix(decode_unix(b))
-                    if s is not None:
-                        sockets.append(s)
-    return sockets, errors
+                for body in bodies:
+                    sock = parse_unix(decode_unix(body))
+                    if sock is None:
+                        continue
+                    total += 1
+                    key = f"unix {sock.state}"
+                    counts[key] = counts.get(key, 0) + 1
+                    if len(out.sockets) < cap or sock.state == "LISTEN":
+                        out.sockets.append(sock)
+    if total > len(out.sockets):
+        out.summary = SocketSummary(total=total, by_state=counts)
+    return out
