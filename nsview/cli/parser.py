@@ -13,7 +13,16 @@ from nsview.errors import NsviewError
 if TYPE_CHECKING:
     from nsview.collect.parallel import SharedWalk
 
-SUBCOMMAND_MODULES = ("dump", "net", "diff", "actions", "lab", "doctor", "trace")
+SUBCOMMAND_MODULES = (
+    "dump",
+    "net",
+    "trace",
+    "diff",
+    "doctor",
+    "fleet",
+    "actions",
+    "lab",
+)
 
 
 class Parser(argparse.ArgumentParser):

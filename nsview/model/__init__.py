@@ -147,3 +147,20 @@ def snapshot_from_json(text: str) -> Snapshot:
         return from_dict(Snapshot, data)
     except (TypeError, ValueError, AttributeError) as exc:
         raise SchemaError(f"malformed snapshot: {exc}") from None
+
+
+def load_document(text: str):
+    """A snapshot or a fleet file (``nsview fleet collect``): Snapshot or Fleet.
+    SchemaError (one line) for anything else."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(data, dict) and "fleet_version" in data:
+        from nsview.model.fleet import fleet_from_dict
+
+        try:
+            return fleet_from_dict(data)
+        except ValueError as exc:
+            raise SchemaError(str(exc)) from None
+    return snapshot_from_json(text)
