@@ -350,7 +350,18 @@ def test_kubernetes_targets_through_kubectl(tmp_path):
     env["NSVIEW_TEST_KUBE_NODES"] = "node-a broken-b"
     out = tmp_path / "k8s.json"
     done = subprocess.run(
-        [nsview_bin(), "fleet", "collect", "k8s://lab", "k8s://missing", "-o", str(out)],
+        [
+            nsview_bin(),
+            "fleet",
+            "collect",
+            "k8s://lab",
+            "k8s://missing",
+            "-o",
+            str(out),
+            "--no-net",
+            "--timeout",
+            "280",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -359,7 +370,10 @@ def test_kubernetes_targets_through_kubectl(tmp_path):
     assert done.returncode == 1, done.stderr
     hosts = {h["target"]: h for h in json.loads(out.read_text())["hosts"]}
     assert hosts["k8s://lab/node-a"]["status"] == "ok", hosts["k8s://lab/node-a"]["error"]
-    assert hosts["k8s://lab/node-a"]["snapshot"]["processes"]
+    node = hosts["k8s://lab/node-a"]["snapshot"]
+    assert node["processes"]
+    # --no-net reached the node: no netns was entered there.
+    assert not any(ns.get("net") for ns in node["namespaces"])
     assert "did not start" in hosts["k8s://lab/broken-b"]["error"]
     assert 'context "missing" does not exist' in hosts["k8s://missing"]["error"]
 
@@ -400,7 +414,16 @@ def test_kubernetes_through_the_daemonset(tmp_path):
     env["PATH"] = f"{REPO / 'tests' / 'fixtures' / 'kubectl'}:{env['PATH']}"
     env["NSVIEW_TEST_KUBE_NODES"] = "node-a broken-b"
     done = subprocess.run(
-        [nsview_bin(), "fleet", "collect", "--k8s-daemonset", "k8s://lab"],
+        [
+            nsview_bin(),
+            "fleet",
+            "collect",
+            "--k8s-daemonset",
+            "k8s://lab",
+            "--no-net",
+            "--timeout",
+            "280",
+        ],
         capture_output=True,
         text=True,
         env=env,

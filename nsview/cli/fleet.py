@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="k8s:// targets: exec into deploy/nsview-node.yaml's pods instead of 'kubectl debug'",
     )
-    c.add_argument("--no-net", action="store_true", help=argparse.SUPPRESS)
+    c.add_argument(
+        "--no-net", action="store_true", help="do not enter network namespaces on the nodes"
+    )
     c.set_defaults(handler=run_collect)
     s = fleet_sub.add_parser("show", help="hosts, tunnels and overlay networks of a fleet file")
     s.add_argument("file", metavar="FLEET.json")
@@ -89,6 +91,7 @@ def run_collect(args: argparse.Namespace) -> int:
             progress=progress,
             ssh_config=args.ssh_config,
             k8s_daemonset=args.k8s_daemonset,
+            net=not args.no_net,
         )
     with open_output(args.output) as out:
         out.write(fleet_to_json(fleet, indent=2 if out is sys.stdout and out.isatty() else None))

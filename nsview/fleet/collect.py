@@ -44,15 +44,22 @@ def plan(
     ssh_config: str | None = None,
     kubectl: str = "kubectl",
     k8s_daemonset: bool = False,
+    net: bool = True,
 ) -> tuple[list[Job], list[FleetHost]]:
     """One job per host; a Kubernetes target becomes one job per node. A target
     that cannot even be planned (kubectl missing) is a failed host, not an error."""
     jobs: list[Job] = []
     failed: list[FleetHost] = []
+    extra = () if net else ("--no-net",)
     for target in targets:
         if isinstance(target, SshTarget):
             argv = transport.ssh_argv(
-                target, sudo=sudo, connect_timeout=min(timeout, 15), ssh=ssh, config=ssh_config
+                target,
+                sudo=sudo,
+                connect_timeout=min(timeout, 15),
+                ssh=ssh,
+                config=ssh_config,
+                collector_args=extra,
             )
             jobs.append(Job(target.text, argv, "ssh"))
             continue
@@ -70,7 +77,11 @@ def plan(
             name = f"k8s://{context}/{node}"
             if not k8s_daemonset:
                 jobs.append(
-                    Job(name, transport.kubectl_argv(target, node, kubectl=kubectl), "kubectl")
+                    Job(
+                        name,
+                        transport.kubectl_argv(target, node, kubectl=kubectl, collector_args=extra),
+                        "kubectl",
+                    )
                 )
                 continue
             try:
@@ -78,7 +89,9 @@ def plan(
             except NsviewError as exc:
                 failed.append(FleetHost(target=name, status=FAILED, error=str(exc)))
                 continue
-            jobs.append(Job(name, transport.kubectl_exec_argv(target, pod, kubectl), "kubectl"))
+            jobs.append(
+                Job(name, transport.kubectl_exec_argv(target, pod, kubectl, extra), "kubectl")
+            )
     return jobs, failed
 
 
@@ -93,6 +106,7 @@ def collect_fleet(
     ssh_config: str | None = None,
     kubectl: str = "kubectl",
     k8s_daemonset: bool = False,
+    net: bool = True,
 ) -> Fleet:
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     jobs, failed = plan(
@@ -103,6 +117,7 @@ def collect_fleet(
         ssh_config=ssh_config,
         kubectl=kubectl,
         k8s_daemonset=k8s_daemonset,
+        net=net,
     )
     report = progress or (lambda *_: None)
     for host in failed:

@@ -16,8 +16,8 @@ from nsview.fleet.targets import KubeTarget, SshTarget
 DEFAULT_DEBUG_IMAGE = "busybox:1.36"
 
 
-def remote_command(sudo: bool) -> list[str]:
-    argv = ["python3", "-c", BOOTSTRAP]
+def remote_command(sudo: bool, collector_args: tuple[str, ...] = ()) -> list[str]:
+    argv = ["python3", "-c", BOOTSTRAP, *collector_args]
     return ["sudo", "-n", *argv] if sudo else argv
 
 
@@ -28,6 +28,7 @@ def ssh_argv(
     connect_timeout: float,
     ssh: str = "ssh",
     config: str | None = None,
+    collector_args: tuple[str, ...] = (),
 ) -> list[str]:
     # BatchMode: never ask for a password or a host key on a terminal nobody
     # watches; the user's ssh_config, keys, agent, jump hosts and ControlMaster
@@ -36,7 +37,7 @@ def ssh_argv(
     if config is not None:
         options = ["-F", config, *options]
     # ssh hands the remote command to the node's shell as one string.
-    command = " ".join(shlex.quote(word) for word in remote_command(sudo))
+    command = " ".join(shlex.quote(word) for word in remote_command(sudo, collector_args))
     return [ssh, *options, *target.ssh_destination(), command]
 
 
@@ -67,7 +68,12 @@ def kube_nodes(target: KubeTarget, timeout: float, kubectl: str = "kubectl") -> 
 
 
 def kubectl_argv(
-    target: KubeTarget, node: str, *, image: str = DEFAULT_DEBUG_IMAGE, kubectl: str = "kubectl"
+    target: KubeTarget,
+    node: str,
+    *,
+    image: str = DEFAULT_DEBUG_IMAGE,
+    kubectl: str = "kubectl",
+    collector_args: tuple[str, ...] = (),
 ) -> list[str]:
     # `kubectl debug node/N` runs a pod on N in the host's pid, network and ipc
     # namespaces with the node's root at /host; `--profile=sysadmin` makes it
@@ -84,7 +90,7 @@ def kubectl_argv(
         "--",
         "chroot",
         "/host",
-        *remote_command(False),
+        *remote_command(False, collector_args),
     ]
 
 
@@ -134,7 +140,9 @@ def daemonset_pod(target: KubeTarget, node: str, timeout: float, kubectl: str = 
     return running[0]
 
 
-def kubectl_exec_argv(target: KubeTarget, pod: str, kubectl: str = "kubectl") -> list[str]:
+def kubectl_exec_argv(
+    target: KubeTarget, pod: str, kubectl: str = "kubectl", collector_args: tuple[str, ...] = ()
+) -> list[str]:
     return [
         *kubectl_base(target, kubectl),
         "-n",
@@ -145,5 +153,5 @@ def kubectl_exec_argv(target: KubeTarget, pod: str, kubectl: str = "kubectl") ->
         "--",
         "chroot",
         "/host",
-        *remote_command(False),
+        *remote_command(False, collector_args),
     ]
