@@ -133,9 +133,13 @@ def test_shared_walk_matches_a_walk_in_one_process(proc_factory):
 
     inline = namespaces(record.as_tuple() for record in procfs.read_tasks("/proc", pids))
     shared = namespaces(SharedWalk(procfs.TaskReader("/proc"), pids).start().finish())
+    after = namespaces(record.as_tuple() for record in procfs.read_tasks("/proc", pids))
     assert len(shared) == len(inline)
-    same = sum(a == b for a, b in zip(inline, shared, strict=True))
-    assert same >= len(inline) - 6  # a process may exit between the two walks
+    # On a busy host processes come and go, or change namespaces, between the walks:
+    # compare those that read the same before and after the shared walk.
+    stable = [i for i, (a, b) in enumerate(zip(inline, after, strict=True)) if a == b]
+    assert len(stable) >= len(inline) // 2
+    assert [shared[i] for i in stable] == [inline[i] for i in stable]
 
 
 def test_a_dump_that_fails_to_parse_leaves_no_helper_behind(monkeypatch):
