@@ -32,8 +32,3 @@ def filter_snapshot(
         namespaces = [ns for ns in namespaces if ns.type in types]
     return replace(snapshot, namespaces=namespaces, processes=processes)
 
-
-def netns_of_pids(snapshot: Snapshot, pids: tuple[int, ...]) -> frozenset[int]:
-    """Inodes of the network namespaces the given processes are in."""
-    wanted = set(pids)
-    return frozenset(p.ns["net"] for p in snapshot.processes if p.pid in wanted and "net" in p.ns)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from nsview.analyze.lookup import Lookup
 
 
-class _RefBase:
+class RefBase:
     __slots__ = ()
 
     @property
@@ -37,7 +37,7 @@ class _RefBase:
 
 
 @dataclass(frozen=True, slots=True)
-class NamespaceRef(_RefBase):
+class NamespaceRef(RefBase):
     type: str  # "net", "pid", …
     inode: int
 
@@ -47,7 +47,7 @@ class NamespaceRef(_RefBase):
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessRef(_RefBase):
+class ProcessRef(RefBase):
     pid: int
 
     @property
@@ -56,7 +56,7 @@ class ProcessRef(_RefBase):
 
 
 @dataclass(frozen=True, slots=True)
-class _InNetns(_RefBase):
+class InNetns(RefBase):
     """Something inside one network namespace (``netns`` is its inode)."""
 
     netns: int
@@ -67,40 +67,40 @@ class _InNetns(_RefBase):
 
 
 @dataclass(frozen=True, slots=True)
-class InterfaceRef(_InNetns):
+class InterfaceRef(InNetns):
     ifindex: int
 
 
 @dataclass(frozen=True, slots=True)
-class RouteRef(_InNetns):
+class RouteRef(InNetns):
     index: int  # in NetState.routes
 
 
 @dataclass(frozen=True, slots=True)
-class RuleRef(_InNetns):
+class RuleRef(InNetns):
     index: int  # in NetState.rules
 
 
 @dataclass(frozen=True, slots=True)
-class NatTableRef(_InNetns):
+class NatTableRef(InNetns):
     table: int  # in NetState.nat
 
 
 @dataclass(frozen=True, slots=True)
-class NatChainRef(_InNetns):
+class NatChainRef(InNetns):
     table: int
     chain: int  # in NatTable.chains
 
 
 @dataclass(frozen=True, slots=True)
-class NatRuleRef(_InNetns):
+class NatRuleRef(InNetns):
     table: int
     chain: int
     rule: int  # in NatChain.rules
 
 
 @dataclass(frozen=True, slots=True)
-class HolderRef(_RefBase):
+class HolderRef(RefBase):
     type: str
     inode: int
     index: int  # in Namespace.holders
@@ -111,12 +111,12 @@ class HolderRef(_RefBase):
 
 
 @dataclass(frozen=True, slots=True)
-class DiagnosticRef(_RefBase):
+class DiagnosticRef(RefBase):
     index: int  # in Snapshot.diagnostics
 
 
 @dataclass(frozen=True, slots=True)
-class GroupRef(_RefBase):
+class GroupRef(RefBase):
     """A row that groups others: ``what`` says which group, ``of`` whose.
 
     what: "type" and "hier" (``ns_type`` set; namespaces of one type, their
@@ -136,7 +136,7 @@ class GroupRef(_RefBase):
 
 
 @dataclass(frozen=True, slots=True)
-class NoteRef(_RefBase):
+class NoteRef(RefBase):
     """A row that only says something ("network not read", "error: …")."""
 
     text: str
