@@ -286,6 +286,8 @@ def attribute(
 
 
 def _wanted(ctx: EngineContext, reader: Reader) -> bool:
+    if not reader.engines and not reader.daemons:
+        return True  # cni: its networks are there whoever set them up
     if reader.engines and ctx.found(*reader.engines):
         return True
     return bool(reader.daemons and ctx.daemons(*reader.daemons))
