@@ -433,3 +433,144 @@ def test_kubernetes_through_the_daemonset(tmp_path):
     hosts = {h["target"]: h for h in json.loads(done.stdout)["hosts"]}
     assert hosts["k8s://lab/node-a"]["status"] == "ok", hosts["k8s://lab/node-a"]["error"]
     assert "no running nsview-node pod on broken-b" in hosts["k8s://lab/broken-b"]["error"]
+
+
+# -- across hosts: tunnels and the fleet doctor (pure, on hand-built fleets) ------------------
+
+
+def _vxlan_host(target, local, remotes, *, vni=VNI, port=4789, mtu=1450):
+    from nsview.model import (
+        Address,
+        FdbEntry,
+        Host,
+        Interface,
+        Namespace,
+        NetState,
+        Snapshot,
+        VxlanInfo,
+    )
+    from nsview.model.fleet import FleetHost, HostIdentity
+
+    vxlan = Interface(
+        name="vxlan0",
+        ifindex=5,
+        kind="vxlan",
+        mtu=mtu,
+        vxlan=VxlanInfo(
+            vni=vni,
+            port=port,
+            local=local,
+            dev="eth0",
+            fdb=[FdbEntry("00:00:00:00:00:00", dst=r) for r in remotes],
+        ),
+    )
+    eth0 = Interface(
+        name="eth0", ifindex=2, kind="veth", addresses=[Address("inet", f"{local}/24")]
+    )
+    ns = Namespace(
+        type="net", inode=4026531840, id=1, names=[], net=NetState(interfaces=[eth0, vxlan])
+    )
+    snap = Snapshot(host=Host(hostname=target), namespaces=[ns])
+    return FleetHost(
+        target=target, status="ok", identity=HostIdentity(hostname=target), snapshot=snap
+    )
+
+
+def _fleet(*hosts):
+    from nsview.model.fleet import Fleet
+
+    return Fleet(collected_at="2026-12-02T00:00:00Z", hosts=list(hosts))
+
+
+def _cross(fleet):
+    from nsview.analyze.doctor.fleet import run_fleet_doctor
+
+    return sorted(f.check for f in run_fleet_doctor(fleet).cross_host)
+
+
+def test_a_healthy_overlay_is_one_tunnel_and_quiet():
+    from nsview.analyze.overlay import match_overlays
+
+    fleet = _fleet(
+        _vxlan_host("a", "198.18.1.1", ["198.18.1.2"]),
+        _vxlan_host("b", "198.18.1.2", ["198.18.1.1"]),
+    )
+    result = match_overlays(fleet)
+    assert len(result.tunnels) == 1 and result.tunnels[0].how == "unicast"
+    assert [o.hosts for o in result.overlays] == [["a", "b"]]
+    assert _cross(fleet) == []
+
+
+def test_cross_host_faults_are_found():
+    def pair(**b_kw):
+        return _fleet(
+            _vxlan_host("a", "198.18.1.1", ["198.18.1.2"]),
+            _vxlan_host("b", "198.18.1.2", ["198.18.1.1"], **b_kw),
+        )
+
+    assert _cross(pair(vni=VNI + 1)) == ["overlay-vni-mismatch"]  # one finding per pair
+    assert _cross(pair(port=8472)) == ["overlay-port-mismatch"]
+    assert _cross(pair(mtu=1400)) == ["overlay-mtu-mismatch"]
+    gone = _fleet(
+        _vxlan_host("a", "198.18.1.1", ["198.18.1.2", "198.18.1.9"]),
+        _vxlan_host("b", "198.18.1.2", ["198.18.1.1"]),
+    )
+    findings = (
+        __import__("nsview.analyze.doctor.fleet", fromlist=["x"]).run_fleet_doctor(gone).cross_host
+    )
+    assert [f.check for f in findings] == ["overlay-remote-unknown"]
+    assert findings[0].subjects[0].to_dict() == {
+        "netns": 4026531840,
+        "interface": "vxlan0",
+        "host": "a",
+    }
+
+
+@pytest.mark.privileged
+def test_doctor_loads_a_fleet_and_finds_an_overlay_mtu_mismatch(nodes):
+    names, addresses = nodes["names"], nodes["addresses"]
+    out = nodes["workdir"] / "doctor-fleet.json"
+    targets = [names["n1"], f"ssh://root@{addresses['n2']}"]
+
+    def collect():
+        done = _fleet_in_client(
+            nodes,
+            "collect",
+            *targets,
+            "--ssh-config",
+            nodes["config"],
+            "--timeout",
+            "60",
+            "-o",
+            str(out),
+        )
+        assert done.returncode == 0, done.stderr
+
+    def overlay_findings():
+        done = subprocess.run(
+            [nsview_bin(), "doctor", "--load", str(out), "--json", "--severity", "info"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        report = json.loads(done.stdout)
+        assert [h["status"] for h in report["hosts"]] == ["ok", "ok"]
+        assert "overlay-mtu-mismatch" in report["checked"]
+        return [f for f in report["findings"] if f["check"].startswith("overlay-")]
+
+    collect()
+    assert overlay_findings() == []
+    run("ip", "-n", names["n2"], "link", "set", "vxlan0", "mtu", "1400")
+    try:
+        collect()
+        found = overlay_findings()
+        assert [f["check"] for f in found] == ["overlay-mtu-mismatch"]
+        assert {s["host"] for s in found[0]["subjects"]} == set(targets)
+        text = subprocess.run(
+            [nsview_bin(), "doctor", "--load", str(out), "--only", "overlay-mtu-mismatch"],
+            capture_output=True,
+            text=True,
+        )
+        assert text.returncode == 1 and "== across hosts" in text.stdout
+    finally:
+        run("ip", "-n", names["n2"], "link", "set", "vxlan0", "mtu", "1450")  # vxlan default

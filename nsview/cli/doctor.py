@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Exit status 1 when a finding is at or above --severity. Catalogue: docs/doctor.md.",
     )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--load", metavar="FILE", help="check a saved snapshot (nsview dump --json)")
+    p.add_argument("--load", metavar="FILE",
+                   help="check a saved snapshot (nsview dump --json) or a fleet file "
+                   "(nsview fleet collect: every host, and the overlays across them)")
     p.add_argument("--only", type=_only, metavar="CHECK,…",
                    help="run only these checks (ids as in --list)")
     p.add_argument("--severity", choices=SEVERITIES, default="warning",
@@ -42,20 +44,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nsview.analyze.doctor import at_or_above, catalogue, run_doctor, unknown_checks
+    from nsview.analyze.doctor.fleet import FLEET_REGISTRY
     from nsview.errors import UsageError
 
     if args.list:
         for chk in catalogue():
             print(f"{chk.id:28} {chk.severity:8} {chk.family:11} {chk.summary}")
+        for chk in sorted(FLEET_REGISTRY.values(), key=lambda c: c.id):
+            print(f"{chk.id:28} {chk.severity:8} {'fleet':11} {chk.summary}")
         return 0
     if args.only:
-        bad = unknown_checks(args.only)
+        bad = [n for n in unknown_checks(args.only) if n not in FLEET_REGISTRY]
         if bad:
             raise UsageError(f"unknown check {', '.join(bad)} (see 'nsview doctor --list')")
     if args.load:
-        from nsview.cli.tui_options import load_snapshot_file
+        from nsview.cli.tui_options import load_document_file
+        from nsview.model.fleet import Fleet
 
-        snapshot = load_snapshot_file(args.load)
+        snapshot = load_document_file(args.load)
+        if isinstance(snapshot, Fleet):
+            return _run_fleet(args, snapshot)
     else:
         from nsview.cli.output import report_diagnostics
         from nsview.collect import CollectOptions, collect_snapshot
@@ -91,3 +99,52 @@ def _print(report, shown, severity: str) -> None:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no problems"
     tail = f"; {hidden} below {severity} not shown (--severity info)" if hidden else ""
     print(f"{summary} ({len(report.checked)} checks){tail}")
+
+
+def _run_fleet(args: argparse.Namespace, fleet) -> int:
+    """Every collected host's checks, then the cross-host ones; subjects name hosts."""
+    from nsview.analyze.doctor import at_or_above
+    from nsview.analyze.doctor.fleet import run_fleet_doctor
+
+    result = run_fleet_doctor(fleet, args.only)
+    findings = result.findings()
+    shown = at_or_above(findings, args.severity)
+    for host in result.hosts:
+        if host.report is not None:
+            for check_id, error in host.report.failed.items():
+                print(f"nsview: {host.target}: doctor check {check_id} failed (a bug): {error}",
+                      file=sys.stderr)
+    if args.json:
+        import json
+
+        out = {
+            "hosts": [{"target": h.target, "status": h.status, "error": h.error}
+                      for h in result.hosts],
+            "findings": [f.to_dict() for f in shown],
+            "checked": result.checked,
+            "severity": args.severity,
+            "hidden": len(findings) - len(shown),
+        }
+        sys.stdout.write(json.dumps(out, indent=2 if sys.stdout.isatty() else None) + "\n")
+        return 1 if shown else 0
+    for host in result.hosts:
+        if host.report is None:
+            print(f"{host.target}: not collected ({host.error})")
+    by_host: dict[str, list] = {}
+    for f in shown:
+        hosts = sorted({s.host for s in f.subjects if s.host})
+        by_host.setdefault(hosts[0] if len(hosts) == 1 else "across hosts", []).append(f)
+    for where, items in by_host.items():
+        print(f"== {where}")
+        for f in items:
+            print(f"{f.severity.upper():7}  {f.check}: {f.message}")
+            for fact in f.evidence:
+                print(f"         · {fact}")
+            if f.fix:
+                print(f"         fix: {f.fix}")
+    hidden = len(findings) - len(shown)
+    ok = sum(1 for h in result.hosts if h.report is not None)
+    summary = f"{len(shown)} finding{'s' if len(shown) != 1 else ''}" if shown else "no problems"
+    tail = f"; {hidden} below {args.severity} not shown" if hidden else ""
+    print(f"{summary} on {ok} of {len(result.hosts)} hosts ({len(result.checked)} checks){tail}")
+    return 1 if shown else 0

@@ -47,10 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_snapshot_file(path: str):
-    """The snapshot in ``path``, or NsviewError with one line saying what is wrong."""
+def load_document_file(path: str):
+    """The snapshot or fleet in ``path`` (a Snapshot or a Fleet), or NsviewError with
+    one line saying what is wrong."""
     from nsview.errors import NsviewError
-    from nsview.model import SchemaError, snapshot_from_json
+    from nsview.model import SchemaError, load_document
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -62,9 +63,20 @@ def load_snapshot_file(path: str):
             f"{path}: not a text file (expected 'nsview dump --json' output)"
         ) from None
     try:
-        return snapshot_from_json(text)
+        return load_document(text)
     except SchemaError as exc:
         raise NsviewError(f"{path}: {exc}") from None
+
+
+def load_snapshot_file(path: str):
+    """The snapshot in ``path``, or NsviewError with one line saying what is wrong."""
+    from nsview.errors import NsviewError
+    from nsview.model.fleet import Fleet
+
+    doc = load_document_file(path)
+    if isinstance(doc, Fleet):
+        raise NsviewError(f"{path} is a fleet file: this command reads one snapshot")
+    return doc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,10 +33,11 @@ class Subject:
     interface: str | None = None
     container: str | None = None
     rule: str | None = None
+    host: str | None = None  # in a fleet: the host's target
 
     def to_dict(self) -> dict:
         out: dict = {"netns": self.netns}
-        for key in ("interface", "container", "rule"):
+        for key in ("interface", "container", "rule", "host"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
