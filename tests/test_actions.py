@@ -19,6 +19,7 @@ from nsview.actions.targets import (
 )
 from nsview.errors import NsviewError, UsageError
 
+ENV = {"SHELL": "/bin/bash"}
 OWN = {"cgroup": 1, "ipc": 2, "mnt": 3, "net": 4, "pid": 5, "time": 6, "user": 7, "uts": 8}
 
 
@@ -251,3 +252,67 @@ def test_nsview_args_leave_a_default_shell_to_nsview_exec():
     assert not explicit.interactive
     assert is_shell(["/bin/bash"]) and is_shell(["sh"])
     assert not is_shell(["bash", "-c", "ip link"]) and not is_shell(["/usr/bin/top"])
+
+
+# ---- plans for creating and deleting (one set of rules for the CLI and the TUI)
+
+
+def test_plan_unshare_a_named_netns_needs_net(tmp_path):
+    from nsview.actions.plans import plan_unshare
+
+    with pytest.raises(UsageError, match="needs 'net'"):
+        plan_unshare(("uts",), ("true",), "nsvtq", ENV, str(tmp_path))
+    plan = plan_unshare(None, ("true",), "nsvtq", ENV, str(tmp_path))  # a name alone: net
+    assert plan.types == ("net",)
+    assert plan.equivalent_line() == (
+        "touch /run/netns/nsvtq && unshare --net=/run/netns/nsvtq -- true"
+    )
+    with pytest.raises(UsageError, match="--types is required"):
+        plan_unshare(None, ("true",), None, ENV, str(tmp_path))
+
+
+def test_plan_unshare_says_lo_comes_up_only_with_net(tmp_path):
+    from nsview.actions.plans import LO_UP_NOTE, plan_unshare
+
+    assert plan_unshare(("net", "uts"), ("true",), env=ENV).notes == (LO_UP_NOTE,)
+    assert plan_unshare(("uts",), ("true",), env=ENV).notes == ()
+
+
+def test_plan_unshare_orders_types_and_defaults_the_shell():
+    from nsview.actions.plans import plan_unshare
+
+    plan = plan_unshare(("net", "user"), None, env=ENV)
+    assert plan.types == ("user", "net") and plan.argv == ("/bin/bash",)
+    assert plan.default_shell and plan.interactive
+    assert plan.nsview_args() == ["unshare", "--types", "user,net"]  # nsview picks the shell
+    with pytest.raises(UsageError, match="command"):
+        plan_unshare(("net",), (), env=ENV)
+    with pytest.raises(UsageError, match="at least one"):
+        plan_unshare((), ("true",), env=ENV)
+    with pytest.raises(UsageError, match="unknown namespace type 'bogus'"):
+        plan_unshare(("net", "bogus"), ("true",), env=ENV)
+
+
+def test_plans_refuse_a_name_that_exists(tmp_path):
+    from nsview.actions.plans import plan_netns_add, plan_unshare
+
+    (tmp_path / "taken").touch()
+    for make in (
+        lambda: plan_netns_add("taken", str(tmp_path)),
+        lambda: plan_unshare(("net",), ("true",), "taken", ENV, str(tmp_path)),
+    ):
+        with pytest.raises(NsviewError, match="already exists"):
+            make()
+    with pytest.raises(UsageError, match="whitespace"):
+        plan_netns_add("bad name", str(tmp_path))
+    assert plan_netns_add("free", str(tmp_path)).nsview_args() == ["netns", "add", "free"]
+
+
+def test_plan_netns_del():
+    from nsview.actions.plans import plan_netns_del
+
+    plan = plan_netns_del("blue", force=True)
+    assert plan.equivalent_line() == "ip netns del blue"
+    assert plan.nsview_args() == ["netns", "del", "blue", "--force"]
+    with pytest.raises(UsageError, match="'/'"):
+        plan_netns_del("a/b")

@@ -11,16 +11,11 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Input, Static
 
 from nsview.actions.create import NetnsUsers
+from nsview.actions.plans import NetnsAddPlan, NetnsDelPlan, UnsharePlan
 from nsview.actions.targets import JoinPlan, Target
 from nsview.model import Namespace, Process
 from nsview.tui.actions_mixin import NamespaceActions
-from nsview.tui.modals import (
-    CreateModal,
-    CreateRequest,
-    DeleteConfirmModal,
-    DeleteRequest,
-    JoinModal,
-)
+from nsview.tui.modals import CreateModal, DeleteConfirmModal, JoinModal
 from tests.conftest import unique
 
 OWN = {"cgroup": 1, "ipc": 2, "mnt": 3, "net": 4, "pid": 5, "time": 6, "user": 7, "uts": 8}
@@ -46,6 +41,9 @@ class Host(NamespaceActions):
 
     def refresh_now(self) -> None:
         self.refreshes += 1
+
+    def say(self, message, **kwargs):
+        self.notify(message, markup=False, **kwargs)
 
     def run_on_terminal(self, args, banner, pause=True):
         self.ran.append(("terminal" if pause else "terminal-shell", args))
@@ -141,7 +139,7 @@ def test_create_modal_named_netns_and_unshare():
         assert equivalent(app) == f"$ ip netns add {name} && ip -n {name} link set lo up"
         await pilot.press("enter")
         await pilot.pause()
-        assert results == [CreateRequest("netns", name)]
+        assert results == [NetnsAddPlan(name)]
 
         results = show(app, CreateModal(env=ENV))
         await pilot.pause()
@@ -162,6 +160,7 @@ def test_create_modal_named_netns_and_unshare():
         await pilot.click("#confirm")
         await pilot.pause()
         (request,) = results
+        assert isinstance(request, UnsharePlan)
         assert request.nsview_args() == [
             "unshare", "--types", "uts,net", "--netns-name", name, "--", "hostname"
         ]  # fmt: skip
@@ -190,7 +189,7 @@ def test_delete_modal_needs_force_when_busy():
         await pilot.click("#force")
         await pilot.click("#confirm")
         await pilot.pause()
-        assert results == [DeleteRequest("blue", force=True)]
+        assert results == [NetnsDelPlan("blue", force=True)]
         assert results[0].nsview_args() == ["netns", "del", "blue", "--force"]
 
     drive(app, body)
@@ -208,7 +207,7 @@ def test_delete_modal_says_what_else_holds_the_netns():
         assert not app.screen.query_one("#confirm", Button).disabled  # no force needed
         await pilot.click("#confirm")
         await pilot.pause()
-        assert results == [DeleteRequest("blue", force=False)]
+        assert results == [NetnsDelPlan("blue", force=False)]
 
     drive(app, body)
 
@@ -310,3 +309,12 @@ def test_x_on_a_namespace_joins_only_that_type_and_checks_it_is_current(proc_fac
         assert app.ran == []
 
     drive(app, body)
+
+
+def test_an_app_without_the_action_hooks_is_told_what_it_lacks():
+    class Bare(NamespaceActions):
+        source = LIVE
+
+    with pytest.raises(TypeError, match="selected_target, refresh_now, say"):
+        _ = Bare().actions_host
+    assert Host().actions_host is not None

@@ -269,3 +269,23 @@ def test_unescape_mountinfo_octal():
 )
 def test_netns_name(mountpoint, name):
     assert procfs.netns_name(mountpoint) == name
+
+
+def test_net_target_by_a_name_only_the_walk_knows():
+    """``nsview net NAME`` for a name outside /run/netns (Docker's sandbox ids)."""
+    from nsview.collect.target import NetTarget
+    from nsview.errors import UsageError
+    from nsview.model import Holder, Namespace, Snapshot
+
+    blue = Namespace(type="net", inode=11, names=["blue"])
+    twins = [Namespace(type="net", inode=i, names=["twin"]) for i in (12, 13)]
+    snap = Snapshot(namespaces=[blue, *twins])
+    assert NetTarget(name="blue").find(snap) is blue
+    with pytest.raises(UsageError, match="several network namespaces"):
+        NetTarget(name="twin").find(snap)
+    with pytest.raises(UsageError, match=r"no network namespace named 'red' \(known: blue, twin\)"):
+        NetTarget(name="red").find(snap)
+    # Held by nothing the walk saw: the path the user gave is the way in.
+    hidden = NetTarget(14, "/x/nsvt").find(snap)
+    assert hidden.holders == [Holder("bind_mount", path="/x/nsvt")] and hidden in snap.namespaces
+    assert NetTarget(14, "/x/nsvt").find(snap) is hidden

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from nsview.actions import _child
 from nsview.actions.names import NETNS_DIR, netns_path
+from nsview.actions.plans import UnsharePlan
 from nsview.errors import NsviewError, describe_errno
 from nsview.kernel import libc, nsfs, procfs
 from nsview.kernel.nstypes import CLONE_FLAGS
@@ -78,14 +79,6 @@ def _remove_named(path: str) -> None:
         libc.umount2(path, libc.MNT_DETACH)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-@dataclass(frozen=True)
-class UnsharePlan:
-    types: tuple[str, ...]
-    argv: tuple[str, ...] | None  # None: no command (netns add: the child just exits)
-    netns_name: str | None = None
-    default_shell: bool = False
 
 
 def add_netns(name: str) -> str:

@@ -220,6 +220,10 @@ class JoinPlan:
         """CMD is a shell of its own (nothing to read once it exits)."""
         return self.default_shell or is_shell(self.argv)
 
+    def equivalent_line(self) -> str:
+        """The equivalent nsenter command, quoted for a shell (display only)."""
+        return commands.shell_line([self.equivalent()])
+
     def equivalent(self) -> list[str]:
         if self.target.kind == "pid":
             assert self.target.pid is not None

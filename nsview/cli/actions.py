@@ -8,7 +8,6 @@ copied; ``-q`` silences it. The work is done by :mod:`nsview.actions`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 EXEC_EPILOG = """\
@@ -107,44 +106,32 @@ def _show(args: argparse.Namespace, line: str) -> None:
         print(f"# {line}", file=sys.stderr, flush=True)
 
 
+def _show_plan(args: argparse.Namespace, plan) -> None:
+    """The plan's equivalent command, then its notes."""
+    _show(args, plan.equivalent_line())
+    for note in plan.notes:
+        _show(args, f"note: {note}")
+
+
 def run_exec(args: argparse.Namespace) -> int:
-    from nsview.actions.commands import shell_line
     from nsview.actions.join import run_join
     from nsview.actions.targets import parse_types, plan_join, resolve_target
 
     types = parse_types(args.types) if args.types is not None else None
     target = resolve_target(args.target)
     plan = plan_join(target, types, _command(args))
-    _show(args, shell_line([plan.equivalent()]))
-    for note in plan.notes:
-        _show(args, f"note: {note}")
+    _show_plan(args, plan)
     return run_join(plan)
 
 
 def run_unshare(args: argparse.Namespace) -> int:
-    from nsview.actions.commands import shell_line, unshare_commands
-    from nsview.actions.create import UnsharePlan
     from nsview.actions.create import run_unshare as do_unshare
-    from nsview.actions.names import validate_netns_name
-    from nsview.actions.targets import default_command, parse_types
-    from nsview.errors import UsageError
+    from nsview.actions.plans import plan_unshare
+    from nsview.actions.targets import parse_types
 
-    if args.types is None:
-        if args.netns_name is None:
-            raise UsageError("--types is required (e.g. --types net,uts)")
-        types: tuple[str, ...] = ("net",)
-    else:
-        types = parse_types(args.types)
-    if args.netns_name is not None:
-        validate_netns_name(args.netns_name)
-        if "net" not in types:
-            raise UsageError("--netns-name needs 'net' in --types")
-    argv = _command(args)
-    command = tuple(argv) if argv else default_command(os.environ)
-    plan = UnsharePlan(types, command, netns_name=args.netns_name, default_shell=not argv)
-    _show(args, shell_line(unshare_commands(types, command, args.netns_name)))
-    if "net" in types:
-        _show(args, "note: nsview also brings lo up in the new netns (ip link set lo up)")
+    types = parse_types(args.types) if args.types is not None else None
+    plan = plan_unshare(types, _command(args) or None, args.netns_name)
+    _show_plan(args, plan)
     return do_unshare(plan)
 
 
@@ -155,25 +142,24 @@ def _netns_usage(args: argparse.Namespace) -> int:
 
 
 def run_netns_add(args: argparse.Namespace) -> int:
-    from nsview.actions.commands import netns_add_commands, shell_line
     from nsview.actions.create import add_netns
-    from nsview.actions.names import validate_netns_name
+    from nsview.actions.plans import plan_netns_add
 
-    name = validate_netns_name(args.name)
-    _show(args, shell_line(netns_add_commands(name)))
-    path = add_netns(name)
-    print(f"created netns {name} ({path}), lo up")
+    plan = plan_netns_add(args.name)
+    _show(args, plan.equivalent_line())  # its note is the "lo up" below
+    path = add_netns(plan.name)
+    print(f"created netns {plan.name} ({path}), lo up")
     return 0
 
 
 def run_netns_del(args: argparse.Namespace) -> int:
-    from nsview.actions.commands import netns_del_commands, shell_line
     from nsview.actions.create import delete_netns
-    from nsview.actions.names import validate_netns_name
+    from nsview.actions.plans import plan_netns_del
 
-    name = validate_netns_name(args.name)
-    _show(args, shell_line(netns_del_commands(name)))
-    result = delete_netns(name, force=args.force)
+    plan = plan_netns_del(args.name, force=args.force)
+    name = plan.name
+    _show(args, plan.equivalent_line())
+    result = delete_netns(name, force=plan.force)
     if result.stale:
         print(f"removed stale {result.path} (it was not a mounted namespace)")
         return 0

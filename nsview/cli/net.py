@@ -14,8 +14,6 @@ import sys
 
 from nsview.errors import NsviewError, UsageError
 
-MAX_NAMES_LISTED = 8
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -36,32 +34,20 @@ def run(args: argparse.Namespace) -> int:
 
     from nsview.cli.output import report_diagnostics
     from nsview.collect import CollectOptions, collect_snapshot
-    from nsview.collect.namespaces import Diagnostics, NamespaceTable
-    from nsview.collect.network import collect_network
-    from nsview.model import Holder, Namespace
+    from nsview.collect.network import NETWORK_DIAGNOSTICS
+    from nsview.collect.target import NetTarget
 
     inode, path = _resolve_target(args.target, args.proc)
-    snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=False))
-    if inode is None:
-        inode, path = _resolve_known_name(args.target, snapshot)
-    ns = snapshot.namespace("net", inode)
-    if ns is None:
-        # Held by nothing the walk saw (a bind mount in another mount namespace, say):
-        # the path the user gave is the way in.
-        ns = Namespace(type="net", inode=inode, holders=[Holder("bind_mount", path=path)])
-        snapshot.namespaces.append(ns)
-    diags = Diagnostics()
-    diags.extend(snapshot.diagnostics)
-    walk_blind_spots = len(snapshot.diagnostics)
-    table = NamespaceTable.from_snapshot(snapshot, args.proc)
-    collect_network(snapshot, table, diags, only=frozenset({inode}))
-    snapshot.diagnostics = diags.items()
+    target = NetTarget(inode, path) if inode is not None else NetTarget(name=args.target)
+    snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=True, net_target=target))
+    ns = target.find(snapshot)
     # What the process walk could not see (PID 1's links, say) is dump's story;
     # here only what stood between us and this netns's network is worth a line.
-    report_diagnostics(replace(snapshot, diagnostics=snapshot.diagnostics[walk_blind_spots:]))
+    network = [d for d in snapshot.diagnostics if d.what in NETWORK_DIAGNOSTICS]
+    report_diagnostics(replace(snapshot, diagnostics=network))
     if ns.net is None:
-        why = [d.reason for d in snapshot.diagnostics if f"net:[{inode}]" in d.reason]
-        raise NsviewError(why[0] if why else f"could not read net:[{inode}] ({args.target})")
+        why = [d.reason for d in network if f"net:[{ns.inode}]" in d.reason]
+        raise NsviewError(why[0] if why else f"could not read net:[{ns.inode}] ({args.target})")
     if args.json:
         import json
 
@@ -94,22 +80,3 @@ def _resolve_target(spec: str, proc: str) -> tuple[int | None, str | None]:
         (have,) = target.namespaces
         raise UsageError(f"{target.describe()} is a {have} namespace, not a network namespace")
     return inode, target.path or f"{proc}/{target.pid}/ns/net"
-
-
-def _resolve_known_name(name: str, snapshot) -> tuple[int, str | None]:
-    matches = [ns for ns in snapshot.namespaces if ns.type == "net" and name in ns.names]
-    if len(matches) == 1:
-        return matches[0].inode, None
-    if len(matches) > 1:
-        inodes = ", ".join(str(ns.inode) for ns in matches)
-        raise UsageError(
-            f"name {name!r} is used by several network namespaces ({inodes}); give a path"
-        )
-    known = sorted({n for ns in snapshot.namespaces if ns.type == "net" for n in ns.names})
-    hint = (
-        f" (known: {', '.join(known[:MAX_NAMES_LISTED])}"
-        + (", …)" if len(known) > MAX_NAMES_LISTED else ")")
-        if known
-        else " (no named network namespaces)"
-    )
-    raise UsageError(f"no network namespace named {name!r}{hint}")

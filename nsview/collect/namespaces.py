@@ -56,8 +56,7 @@ class NamespaceTable:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, proc: str = "/proc") -> NamespaceTable:
-        """A table over a snapshot's namespaces, for entering some of them later
-        (``nsview net`` collects without ``net`` first)."""
+        """A table over a snapshot's namespaces, for entering some of them later."""
         table = cls(proc)
         table.by_key = {(ns.type, ns.inode): ns for ns in snapshot.namespaces}
         return table

@@ -31,6 +31,9 @@ from nsview.kernel.netns import Entered, NetnsDenied, NetnsExecutor, NetnsGone, 
 from nsview.kernel.rtnl import Rtnl
 from nsview.model import Interface, NetState, PeerRef, Snapshot
 
+# Diagnostic.what of what this step reports (the process walk reports others).
+NETWORK_DIAGNOSTICS = frozenset({"netns", "nat"})
+
 WORKERS = 4  # threads; while one waits on a spawned tool, another parses (2 cores here)
 
 # Forwarding sysctls, read through /proc/sys/net, which shows the netns of the

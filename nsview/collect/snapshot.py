@@ -17,6 +17,7 @@ from nsview.collect.namespaces import (
     walk_processes,
 )
 from nsview.collect.parallel import SharedWalk
+from nsview.collect.target import NetTarget
 from nsview.errors import Cancelled
 from nsview.model import Host, Snapshot, paused_gc
 
@@ -27,6 +28,8 @@ class CollectOptions:
     net: bool = True  # enter every netns and read its interfaces, routes, NAT
     net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
     conntrack: bool = False  # with net: each netns's conntrack entries too (capped)
+    # Only this one netns (``nsview net``), instead of net_pids; UsageError if it names none.
+    net_target: NetTarget | None = None
     # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
     started_walk: SharedWalk | None = None
     # Asked between steps (every few dozen processes, each network namespace):
@@ -70,6 +73,8 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         if options.net_pids is not None:
             wanted = set(options.net_pids)
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
+        if options.net_target is not None:
+            only = frozenset({options.net_target.find(snapshot).inode})
         owners = socket_owners(records)
         collect_network(
             snapshot,

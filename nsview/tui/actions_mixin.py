@@ -2,10 +2,12 @@
 
 :class:`NamespaceActions` is an App base class: ``class NsviewApp(NamespaceActions)``
 adds its bindings (the footer, ``?`` and the palette read them) and actions.
-It relies on the app's ``selected_target()``, ``refresh_now()`` and ``source``
-(None for a snapshot loaded from a file: actions need a live view).
+What it needs of the app is :class:`ActionHost`: ``selected_target()``,
+``refresh_now()``, ``say()`` and ``source`` (None for a snapshot loaded from
+a file: actions need a live view).
 
-Every action asks for confirmation in a modal (:mod:`nsview.tui.modals`) and
+Every action asks for confirmation in a modal (:mod:`nsview.tui.modals`), which
+dismisses with a plan of :mod:`nsview.actions`, and
 runs as a separate ``nsview exec|unshare|netns`` process: the TUI's own
 process never changes namespace. Interactive commands run on the real
 terminal while the app is suspended; quick ones are captured and reported
@@ -18,14 +20,35 @@ import contextlib
 import os
 import subprocess
 import sys
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding
 
 from nsview.actions._child import keep_terminal, parent_ignores_interrupts
+from nsview.actions.plans import NetnsAddPlan, NetnsDelPlan, UnsharePlan
+from nsview.actions.targets import JoinPlan
 from nsview.errors import NsviewError
+
+
+@runtime_checkable
+class ActionHost(Protocol):
+    """What the actions need of the app that mixes them in."""
+
+    source: object | None  # the live collector; None: a snapshot loaded from a file
+
+    def selected_target(self) -> object | None:
+        """The process or namespace under the cursor."""
+        ...
+
+    def refresh_now(self) -> None:
+        """Collect again (after an action changed the namespaces)."""
+        ...
+
+    def say(self, message: str, **kwargs: Any) -> None:
+        """A notification in plain text (paths and "net:[…]" are not markup)."""
+        ...
 
 
 class NamespaceActions(App[None]):
@@ -87,19 +110,23 @@ class NamespaceActions(App[None]):
 
     # -- actions ---------------------------------------------------------------------
 
-    def _say(self, message: str, **kwargs) -> None:
-        """A notification as plain text (paths and "net:[…]" are not markup).
+    @property
+    def actions_host(self) -> ActionHost:
+        """This app, as the actions see it (a TypeError names a missing hook)."""
+        if not isinstance(self, ActionHost):
+            missing = [
+                name
+                for name in ("source", "selected_target", "refresh_now", "say")
+                if not hasattr(self, name)
+            ]
+            raise TypeError(f"{type(self).__name__} lacks {', '.join(missing)} for the actions")
+        return self
 
-        Goes through the app's ``say()`` (which also keeps a log) when it has one.
-        """
-        say = getattr(self, "say", None)
-        if callable(say):
-            say(message, **kwargs)
-        else:
-            self.notify(message, markup=False, **kwargs)
+    def _say(self, message: str, **kwargs: Any) -> None:
+        self.actions_host.say(message, **kwargs)
 
     def _live(self) -> bool:
-        if getattr(self, "source", None) is None:
+        if self.actions_host.source is None:
             self._say(
                 "actions need a live view (this snapshot was loaded from a file)",
                 severity="warning",
@@ -114,7 +141,7 @@ class NamespaceActions(App[None]):
 
         if not self._live():
             return
-        item = self.selected_target()  # type: ignore[attr-defined]
+        item = self.actions_host.selected_target()
         found = spec_for(item) if item is not None else None
         if found is None:
             self._say("select a process or a namespace to join", severity="warning")
@@ -135,7 +162,7 @@ class NamespaceActions(App[None]):
             return
         self.push_screen(JoinModal(target, types), self._join_confirmed)
 
-    def _join_confirmed(self, plan) -> None:
+    def _join_confirmed(self, plan: JoinPlan | None) -> None:
         if plan is None:
             return
         code = self.run_on_terminal(
@@ -151,18 +178,17 @@ class NamespaceActions(App[None]):
         if self._live():
             self.push_screen(CreateModal(), self._create_confirmed)
 
-    def _create_confirmed(self, request) -> None:
-        if request is None:
-            return
-        if request.kind == "netns":
-            self.run_captured(request.nsview_args())
-            return
-        code = self.run_on_terminal(
-            request.nsview_args(),
-            "in new namespaces; exit the command to return",
-            pause=not request.interactive,
-        )
-        self._after_terminal(code)
+    def _create_confirmed(self, plan: NetnsAddPlan | UnsharePlan | None) -> None:
+        match plan:
+            case NetnsAddPlan():
+                self.run_captured(plan.nsview_args())
+            case UnsharePlan():
+                code = self.run_on_terminal(
+                    plan.nsview_args(),
+                    "in new namespaces; exit the command to return",
+                    pause=not plan.interactive,
+                )
+                self._after_terminal(code)
 
     def action_delete_netns(self) -> None:
         from nsview.actions.create import NetnsUsers, inspect_named, netns_users
@@ -171,7 +197,7 @@ class NamespaceActions(App[None]):
 
         if not self._live():
             return
-        item = self.selected_target()  # type: ignore[attr-defined]
+        item = self.actions_host.selected_target()
         if not isinstance(item, Namespace) or item.type != "net" or not item.names:
             self._say("select a named network namespace (ip netns) to delete", severity="warning")
             return
@@ -181,21 +207,21 @@ class NamespaceActions(App[None]):
             users = netns_users(path) if ns_type is not None else NetnsUsers()
         except NsviewError as exc:
             self._say(str(exc), title="cannot delete", severity="error")
-            self.refresh_now()  # type: ignore[attr-defined]
+            self.actions_host.refresh_now()
             return
         modal = DeleteConfirmModal(name, users, stale=ns_type is None)
         self.push_screen(modal, self._delete_confirmed)
 
-    def _delete_confirmed(self, request) -> None:
-        if request is not None:
-            self.run_captured(request.nsview_args())
+    def _delete_confirmed(self, plan: NetnsDelPlan | None) -> None:
+        if plan is not None:
+            self.run_captured(plan.nsview_args())
 
     # -- running ---------------------------------------------------------------------
 
     def _after_terminal(self, code: int | None) -> None:
         if code is not None and code != 0:
             self._say(f"command ended with exit status {code}", severity="warning")
-        self.refresh_now()  # type: ignore[attr-defined]
+        self.actions_host.refresh_now()
 
     @work(thread=True, group="nsview-actions", exit_on_error=False)
     def run_captured(self, args: list[str]) -> None:
@@ -219,7 +245,7 @@ class NamespaceActions(App[None]):
         else:
             text = "\n".join(m.removeprefix("nsview: ") for m in messages) or f"exit status {code}"
             self._say(text, title="failed", severity="error", timeout=15)
-        self.refresh_now()  # type: ignore[attr-defined]
+        self.actions_host.refresh_now()
 
 
 def _terminal_fd() -> int:

@@ -1,18 +1,21 @@
 """Confirmation dialogs for the actions: join (``x``), create (``n``), delete (``d``).
 
 Each modal shows the equivalent plain command (nsenter, unshare, ip netns)
-as it is edited and changes nothing itself: it dismisses with a request
-(a :class:`~nsview.actions.targets.JoinPlan`, :class:`CreateRequest` or
-:class:`DeleteRequest`) or ``None`` on cancel. The app turns a request into
-an ``nsview exec|unshare|netns`` child process (see :mod:`nsview.tui.actions_mixin`).
+as it is edited and changes nothing itself: it dismisses with a plan from
+:mod:`nsview.actions` (a :class:`~nsview.actions.targets.JoinPlan`, an
+:class:`~nsview.actions.plans.UnsharePlan`, :class:`~nsview.actions.plans.NetnsAddPlan`
+or :class:`~nsview.actions.plans.NetnsDelPlan`) or ``None`` on cancel. The rules
+and the equivalent command are the plan's; the modal only renders them. The app
+turns a plan into an ``nsview exec|unshare|netns`` child process (see
+:mod:`nsview.tui.actions_mixin`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on
@@ -22,17 +25,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from nsview.actions import commands
 from nsview.actions.create import NetnsUsers
-from nsview.actions.names import NETNS_DIR, validate_netns_name
-from nsview.actions.targets import (
-    NS_ORDER,
-    JoinPlan,
-    Target,
-    default_command,
-    is_shell,
-    plan_join,
+from nsview.actions.names import NETNS_DIR
+from nsview.actions.plans import (
+    NetnsAddPlan,
+    UnsharePlan,
+    plan_netns_add,
+    plan_netns_del,
+    plan_unshare,
 )
+from nsview.actions.targets import NS_ORDER, JoinPlan, Target, default_command, plan_join
 from nsview.errors import NsviewError
 
 MODAL_CSS = """
@@ -163,7 +165,7 @@ class JoinModal(_ActionModal):
             self._show(None, str(exc))
             return
         self.plan = plan
-        self._show(commands.shell_line([plan.equivalent()]), None, "\n".join(plan.notes))
+        self._show(plan.equivalent_line(), None, "\n".join(plan.notes))
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#confirm")
@@ -172,37 +174,11 @@ class JoinModal(_ActionModal):
             self.dismiss(self.plan)
 
 
-@dataclass(frozen=True)
-class CreateRequest:
-    """A named netns (kind "netns") or new namespaces running a command (kind "unshare")."""
-
-    kind: str
-    name: str | None = None
-    types: tuple[str, ...] = ("net",)
-    argv: tuple[str, ...] = ()
-    default_shell: bool = False  # argv is $SHELL: left out, nsview unshare picks it
-
-    @property
-    def interactive(self) -> bool:
-        return self.default_shell or is_shell(self.argv)
-
-    def nsview_args(self) -> list[str]:
-        if self.kind == "netns":
-            assert self.name is not None
-            return ["netns", "add", self.name]
-        named = ["--netns-name", self.name] if self.name else []
-        args = ["unshare", "--types", ",".join(self.types), *named]
-        return args if self.default_shell else [*args, "--", *self.argv]
-
-    def equivalent(self) -> str:
-        if self.kind == "netns":
-            assert self.name is not None
-            return commands.shell_line(commands.netns_add_commands(self.name))
-        return commands.shell_line(commands.unshare_commands(self.types, self.argv, self.name))
-
-
 class CreateModal(_ActionModal):
-    """Create a named netns, or run a command in new namespaces. Dismisses with a CreateRequest."""
+    """Create a named netns, or run a command in new namespaces.
+
+    Dismisses with a NetnsAddPlan or an UnsharePlan (None: cancelled).
+    """
 
     UNSHARE_DEFAULT = ("net",)
 
@@ -210,7 +186,7 @@ class CreateModal(_ActionModal):
         super().__init__()
         self.env = dict(os.environ if env is None else env)
         self.netns_dir = netns_dir
-        self.request: CreateRequest | None = None
+        self.plan: NetnsAddPlan | UnsharePlan | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="action-box"):
@@ -248,55 +224,39 @@ class CreateModal(_ActionModal):
         self.query_one("#name-label", Static).update(
             "keep the new netns as (optional: /run/netns/NAME)" if unshare else "netns name"
         )
-        self.request = None
+        self.plan = None
         try:
-            request = self._build()
+            plan = self._build()
         except NsviewError as exc:
             self._show(None, str(exc))
             return
-        self.request = request
-        note = "nsview also brings lo up in the new netns" if "net" in request.types else ""
-        self._show(request.equivalent(), None, note)
+        self.plan = plan
+        self._show(plan.equivalent_line(), None, "\n".join(plan.notes))
 
-    def _build(self) -> CreateRequest:
+    def _build(self) -> NetnsAddPlan | UnsharePlan:
         name = self.query_one("#name", Input).value.strip() or None
-        if name is not None:
-            validate_netns_name(name)
-            if os.path.lexists(f"{self.netns_dir}/{name}"):
-                raise NsviewError(f"netns {name!r} already exists")
         if self.kind == "netns":
             if name is None:
                 raise NsviewError("type a name for the new netns")
-            return CreateRequest("netns", name)
+            return plan_netns_add(name, self.netns_dir)
         types = tuple(t for t in NS_ORDER if self.query_one(f"#type-{t}", Checkbox).value)
-        if not types:
-            raise NsviewError("tick at least one namespace")
-        if name is not None and "net" not in types:
-            raise NsviewError("a netns name needs 'net' ticked")
         argv = _parse_command(self.query_one("#command", Input).value)
-        if not argv:
-            raise NsviewError("type a command to run")
-        default = argv == default_command(self.env)
-        return CreateRequest("unshare", name, types, argv, default_shell=default)
+        if argv == default_command(self.env):
+            argv = None  # the default shell: nsview unshare falls back to /bin/sh inside
+        return plan_unshare(types, argv, name, self.env, self.netns_dir)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
-        if self.request is not None:
-            self.dismiss(self.request)
-
-
-@dataclass(frozen=True)
-class DeleteRequest:
-    name: str
-    force: bool = False
-
-    def nsview_args(self) -> list[str]:
-        return ["netns", "del", self.name, *(["--force"] if self.force else [])]
+        if self.plan is not None:
+            self.dismiss(self.plan)
 
 
 class DeleteConfirmModal(_ActionModal):
-    """Confirm ``ip netns del NAME``, listing processes still inside (force needed then)."""
+    """Confirm ``ip netns del NAME``, listing processes still inside (force needed then).
+
+    Dismisses with a NetnsDelPlan (None: cancelled).
+    """
 
     SHOW_PROCESSES = 12
 
@@ -342,7 +302,11 @@ class DeleteConfirmModal(_ActionModal):
 
     @on(Checkbox.Changed)
     def _update(self) -> None:
-        equivalent = commands.shell_line(commands.netns_del_commands(self.netns_name))
+        try:
+            equivalent = plan_netns_del(self.netns_name, self.force).equivalent_line()
+        except NsviewError as exc:  # a name ip netns made but nsview refuses to handle
+            self._show(None, str(exc))
+            return
         if self.users.processes and not self.force:
             self._show(equivalent, "processes are inside: tick force, or stop them first")
         else:
@@ -357,4 +321,5 @@ class DeleteConfirmModal(_ActionModal):
     def _confirm(self) -> None:
         if self.users.processes and not self.force:
             return
-        self.dismiss(DeleteRequest(self.netns_name, force=self.force))
+        with contextlib.suppress(NsviewError):  # shown by _update; confirm is disabled then
+            self.dismiss(plan_netns_del(self.netns_name, force=self.force))
