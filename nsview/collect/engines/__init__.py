@@ -98,7 +98,7 @@ class Reader(NamedTuple):
 READERS: tuple[Reader, ...] = (
     Reader("docker", ("docker",), ("dockerd",)),
     Reader("podman", ("podman",), ("conmon", "podman", "rootlessport")),
-    Reader("containerd", ("containerd", "cri"), ("containerd",)),
+    Reader("containerd", ("containerd", "cri"), ("containerd", "containerd-shim")),
     Reader("crio", ("cri-o", "cri"), ("crio",)),
     Reader("cni", (), ()),  # runs after the others: ties CNI IPs to what they found
 )
@@ -288,6 +288,10 @@ def attribute(
 def _wanted(ctx: EngineContext, reader: Reader) -> bool:
     if not reader.engines and not reader.daemons:
         return True  # cni: its networks are there whoever set them up
+    if reader.module in ctx._engine_roots or os.environ.get(
+        f"NSVIEW_{reader.module.upper()}_ROOTS"
+    ):
+        return True  # roots given: read them even with no daemon or cgroup seen
     if reader.engines and ctx.found(*reader.engines):
         return True
     return bool(reader.daemons and ctx.daemons(*reader.daemons))

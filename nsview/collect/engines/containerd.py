@@ -75,7 +75,7 @@ def read(ctx: EngineContext) -> EngineResult:
                 continue
             main_pid = _init_pid(bundle)
             entry = found.get(cid)
-            if entry is None and main_pid not in ctx.processes:
+            if entry is None and not _is_its_init(ctx, main_pid, namespace, cid):
                 continue  # no live init in this walk
             annotations = _dict(spec.get("annotations"))
             if meta is None and not annotations.get(CRI + "image-name"):
@@ -157,8 +157,14 @@ def _toml(ctx: EngineContext, path: str) -> dict:
 
 
 def _root_beside(state: str) -> str | None:
-    """Without a daemon to ask: the default root goes with the default state."""
-    return DEFAULT_ROOT if state == DEFAULT_STATE else None
+    """Without a daemon to ask: the default root goes with the default state, and
+    ``X/state`` with ``X/root`` (containerd run with ``--root X/root --state
+    X/state``, as the tests and their copied state do)."""
+    if state == DEFAULT_STATE:
+        return DEFAULT_ROOT
+    sibling = os.path.join(os.path.dirname(state.rstrip("/")), "root")
+    return sibling if os.path.basename(state.rstrip("/")) == "state" and os.path.isdir(
+        sibling) else None
 
 
 def _bundles(state: str) -> list[tuple[str, str, str]]:
@@ -175,6 +181,17 @@ def _bundles(state: str) -> list[tuple[str, str, str]]:
             continue
         out.extend((namespace, cid, os.path.join(tasks, namespace, cid)) for cid in ids)
     return out
+
+
+def _is_its_init(ctx: EngineContext, pid: int | None, namespace: str, cid: str) -> bool:
+    """The walk has ``pid`` and it is this container's: its cgroup (as the walk
+    read it) ends with ``/<namespace>/<id>`` (``ctr``'s default cgroup) or
+    holds the id. A pid reused after a crash is not taken for the container."""
+    proc = ctx.processes.get(pid) if pid else None
+    if proc is None or not proc.cgroup:
+        return False
+    return proc.cgroup.endswith(f"/{namespace}/{cid}") or f"/{cid}" in proc.cgroup or (
+        f"-{cid}." in proc.cgroup)
 
 
 def _init_pid(bundle: str) -> int | None:

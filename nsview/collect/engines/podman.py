@@ -98,11 +98,12 @@ def read(ctx: EngineContext) -> EngineResult:
                 continue
             if container.id in found:
                 pass
-            elif container.rootless and container.main_pid in ctx.processes:
+            elif container.rootless and _is_its_init(ctx, container):
                 container.pids = [container.main_pid]  # no cgroup: the pipeline adds the rest
             else:
                 continue  # not running, or its cgroup named another engine
             seen.add(container.id)
+            container.source.pop("_conmon", None)
             containers.append(container)
             used.update(n.name for n in container.networks)
         for network in defined.values():
@@ -110,6 +111,14 @@ def read(ctx: EngineContext) -> EngineResult:
                 continue  # the built-in default, unused here
             networks.append(network)
     return EngineResult(containers, networks)
+
+
+def _is_its_init(ctx: EngineContext, container: Container) -> bool:
+    """A rootless container has no cgroup to prove its pid: the walk must have
+    it as a child of the conmon the state names (a reused pid is not it)."""
+    proc = ctx.processes.get(container.main_pid) if container.main_pid else None
+    conmon = container.source.get("_conmon")
+    return proc is not None and conmon is not None and str(proc.ppid) == conmon
 
 
 # ---- where the storages are --------------------------------------------------
@@ -188,7 +197,7 @@ def read_root(
 
 
 def _follow_sandbox_key(ctx: EngineContext, container: Container) -> None:
-    conmon = container.source.pop("_conmon", None)
+    conmon = container.source.get("_conmon")
     if not container.sandbox_key or container.sandbox_key.startswith("/proc/"):
         return
     via = [int(conmon)] if conmon else []
@@ -304,7 +313,7 @@ def _from_bolt(db: BoltDB, path: str, root: PodmanRoot) -> list[Container]:
                      "main_pid", "sandbox_key"):
             container.source[fact] = path
         if running and isinstance(state.get("conmonPid"), int):
-            container.source["_conmon"] = str(state["conmonPid"])  # popped by read_root
+            container.source["_conmon"] = str(state["conmonPid"])  # popped by read()
         containers.append(container)
     return containers
 
