@@ -68,7 +68,8 @@ def test_containers_pods_and_networks_from_bolt_state():
 
     assert infra.sandbox and not app.sandbox
     assert infra.pod == app.pod
-    assert (app.pod.name, app.pod.id, app.pod.namespace, app.pod.uid) == ("nsvtpod", POD, None, None)
+    pod = app.pod
+    assert (pod.name, pod.id, pod.namespace, pod.uid) == ("nsvtpod", POD, None, None)
     assert app.network_mode == "pod" and infra.network_mode == "bridge"
     assert infra.networks[0].ip == "198.18.210.3/24"
 
