@@ -1,7 +1,7 @@
 """Command line: ``nsview [dump|net|exec|unshare|netns|lab] …``; no sub-command opens the TUI.
 
 Each sub-command lives in its own module exposing ``register(subparsers)``;
-heavy imports (textual, pyroute2, rich) happen inside the handlers, so
+heavy imports (textual, rich, the model) happen inside the handlers, so
 ``nsview dump --json`` starts fast. This module imports nothing but ``sys``:
 for ``dump`` it first starts the /proc walk, whose forked helper then reads
 while this process imports argparse and the model (about a fifth of a

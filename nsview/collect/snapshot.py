@@ -67,7 +67,7 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         processes=processes,
     )
     if options.net:
-        from nsview.collect.network import collect_network  # pyroute2 only when needed
+        from nsview.collect.network import collect_network  # threads and tools: only when asked
 
         only = None
         if options.net_pids is not None:
