@@ -22,8 +22,7 @@ NAMED_NETNS_DIR = "/run/netns"  # `ip netns` names (lab hosts, the pod's cni-<uu
 CGROUP_DIR_NAME = PREFIX  # <cgroup2 mount>/nsvlab/…
 ENV_MARKER = "NSVIEW_LAB_ID"  # in the environment of every lab process
 
-# Link types the kernel must offer; checked before anything is built.
-LINK_TYPES = ("veth", "bridge", "vxlan", "macvlan")
+# Programs the lab runs; checked before anything is built (system.py probes the link types).
 TOOLS = ("ip", "iptables", "iptables-restore", "bridge", "nsenter", "unshare", "mount", "umount",
          "sysctl", "true")
 

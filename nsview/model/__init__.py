@@ -17,7 +17,6 @@ from nsview.model.core import (
     Namespace,
     Process,
     Snapshot,
-    ns_key,
     parse_ns_types,
 )
 from nsview.model.serial import from_dict, paused_gc, to_dict
@@ -111,7 +110,6 @@ __all__ = [
     "VlanInfo",
     "VxlanInfo",
     "from_dict",
-    "ns_key",
     "parse_ns_types",
     "paused_gc",
     "snapshot_from_json",

@@ -63,14 +63,6 @@ class Namespace:
     net: NetState | None = None
     containers: list[str] = field(default_factory=list)  # ids of the containers whose init is in it
 
-    @property
-    def key(self) -> str:
-        return ns_key(self.type, self.inode)
-
-
-def ns_key(ns_type: str, inode: int) -> str:
-    return f"{ns_type}:{inode}"
-
 
 @dataclass(slots=True)
 class Process:
