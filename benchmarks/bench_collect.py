@@ -48,7 +48,7 @@ jobs often hold a core; medians of quiet runs):
   of holder dicts (~1 ms).
 
 Run as root: python benchmarks/bench_collect.py [--groups 100] [--per-group 10]
-[--rounds 7] [--editable] [--rt] [--syscalls] [--floor]
+[--rounds 7] [--editable] [--rt] [--syscalls] [--floor] [--containers]
 Everything it starts is killed on exit (also on Ctrl-C).
 """
 
@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import resource
@@ -161,18 +162,66 @@ def install_copy(target: Path) -> list[str]:
     return [str(exe)]
 
 
-def start_groups(groups: int, per_group: int) -> list[subprocess.Popen]:
+def start_groups(
+    groups: int, per_group: int, cgroups: list[Path] | None = None
+) -> list[subprocess.Popen]:
+    """``cgroups``: one per group, each group's processes start in it (--containers)."""
     script = f"for i in $(seq {per_group - 1}); do sleep 100000 & done; exec sleep 100000"
     procs = []
-    for _ in range(groups):
+    for i in range(groups):
+        enter = f"echo $$ > {cgroups[i]}/cgroup.procs && " if cgroups else ""
         procs.append(
             subprocess.Popen(
-                ["unshare", "--net", "--uts", "--ipc", "--mount", "sh", "-c", script],
+                ["unshare", "--net", "--uts", "--ipc", "--mount", "sh", "-c", enter + script],
                 start_new_session=True,
                 stdin=subprocess.DEVNULL,
             )
         )
     return procs
+
+
+FIXTURE_ROOT = REPO / "tests" / "fixtures" / "docker-20.10"
+FIXTURE_WEB = "4f78f02ede87054b556c46948a6bfbc338ea37c3545ca9a5746452dfacd31bd4"
+
+
+def docker_like_groups(groups: int, base: Path) -> tuple[Path, list[Path]]:
+    """--containers: a Docker data root (config.v2.json, hostconfig.json per
+    container, the fixture's local-kv.db) and one docker-<id>.scope cgroup per
+    group. Returns (data root, cgroups); the cgroups' parent is removed by
+    remove_cgroups."""
+    root = base / "docker"
+    (root / "network" / "files").mkdir(parents=True)
+    shutil.copy(FIXTURE_ROOT / "network" / "files" / "local-kv.db", root / "network" / "files")
+    config = (FIXTURE_ROOT / "containers" / FIXTURE_WEB / "config.v2.json").read_text()
+    host = (FIXTURE_ROOT / "containers" / FIXTURE_WEB / "hostconfig.json").read_text()
+    unified = Path("/sys/fs/cgroup/unified")
+    top = (unified if unified.is_dir() else Path("/sys/fs/cgroup")) / f"nsvtbench{os.getpid()}"
+    top.mkdir()
+    cgroups = []
+    for i in range(groups):
+        cid = hashlib.sha256(f"nsvt-bench-{i}".encode()).hexdigest()
+        directory = root / "containers" / cid
+        directory.mkdir(parents=True)
+        (directory / "config.v2.json").write_text(
+            config.replace(FIXTURE_WEB, cid).replace("/nsvtweb", f"/bench{i}")
+        )
+        (directory / "hostconfig.json").write_text(host)
+        cgroup = top / f"docker-{cid}.scope"
+        cgroup.mkdir()
+        cgroups.append(cgroup)
+    return root, cgroups
+
+
+def remove_cgroups(cgroups: list[Path]) -> None:
+    for path in [*cgroups, *({c.parent for c in cgroups})]:
+        for _ in range(50):  # a killed process leaves its cgroup a moment later
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
 
 
 def wait_for_processes(procs: list[subprocess.Popen], per_group: int, timeout: float = 30) -> None:
@@ -250,6 +299,12 @@ def main() -> int:
         help="also time only the /proc reads nsview makes, in a bare interpreter (1 and 2 "
         "processes): the least a Python collector of these fields can take",
     )
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="make each group a Docker-like container (a docker-<id>.scope cgroup and its "
+        "config.v2.json) and also time dump --no-containers: what attribution costs",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root: the benchmark creates namespaces", file=sys.stderr)
@@ -270,6 +325,11 @@ def main() -> int:
     version = [*exe, "--version"]
     lsns = ["lsns", "-J"]
     commands = {"nsview": nsview, "lsns": lsns, "start": version}
+    cgroups: list[Path] = []
+    if args.containers:
+        data_root, cgroups = docker_like_groups(args.groups, Path(tmp.name))
+        os.environ["NSVIEW_DOCKER_ROOTS"] = str(data_root)
+        commands["plain"] = [*nsview, "--no-containers"]
     if args.floor:
         reads_only = [sys.executable, "-S", "-c", READS_ONLY]
         commands["reads1"] = [*reads_only, "1"]
@@ -277,7 +337,7 @@ def main() -> int:
     if args.rt:
         commands = {name: ["chrt", "-f", "10", *argv] for name, argv in commands.items()}
     syscalls: dict[str, int | None] = {}
-    procs = start_groups(args.groups, args.per_group)
+    procs = start_groups(args.groups, args.per_group, cgroups or None)
     try:
         wait_for_processes(procs, args.per_group)
         wall: dict[str, list[float]] = {name: [] for name in commands}
@@ -297,10 +357,12 @@ def main() -> int:
         if args.syscalls:
             syscalls = {"nsview": count_syscalls(nsview), "lsns": count_syscalls(lsns)}
         processes = len(json.loads(outputs["nsview"])["processes"])
+        containers = len(json.loads(outputs["nsview"]).get("containers", ()))
         nsview_found = len(json.loads(outputs["nsview"])["namespaces"])
         lsns_found = len(json.loads(outputs["lsns"])["namespaces"])
     finally:
         stop_groups(procs)
+        remove_cgroups(cgroups)
         tmp.cleanup()
     med = {name: statistics.median(times) for name, times in wall.items()}
     best = {name: min(times) for name, times in wall.items()}
@@ -315,6 +377,10 @@ def main() -> int:
         ("lsns -J", "lsns", f"  namespaces {lsns_found}"),
         ("nsview --version (start-up)", "start", ""),
     ]
+    if args.containers:
+        rows.insert(1, ("  ... --no-containers", "plain",
+                        f"  attribution +{(med['nsview'] / med['plain'] - 1) * 100:.1f}%"
+                        f" ({containers} containers)"))
     if args.floor:
         for processes_used in (1, 2):
             name = f"reads{processes_used}"

@@ -14,15 +14,18 @@ def filter_snapshot(
 ) -> Snapshot:
     """A new snapshot with only the namespaces of ``types`` and/or those ``pids`` hold.
 
-    With ``pids``, only those processes are kept, and only the namespaces they
-    are in, hold by fd or thread, or create children in. Namespaces keep their
-    full member lists, since "who else is in here" is the point of asking.
+    With ``pids``, only those processes (and their containers) are kept, and
+    only the namespaces they are in, hold by fd or thread, or create children
+    in. Namespaces keep their full member lists, since "who else is in here"
+    is the point of asking.
     """
     namespaces = snapshot.namespaces
     processes = snapshot.processes
+    containers = snapshot.containers
     if pids is not None:
         wanted = set(pids)
         processes = [p for p in processes if p.pid in wanted]
+        containers = [c for c in containers if wanted.intersection(c.pids)]
         namespaces = [
             ns
             for ns in namespaces
@@ -30,5 +33,5 @@ def filter_snapshot(
         ]
     if types is not None:
         namespaces = [ns for ns in namespaces if ns.type in types]
-    return replace(snapshot, namespaces=namespaces, processes=processes)
+    return replace(snapshot, namespaces=namespaces, processes=processes, containers=containers)
 

@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read each network namespace's conntrack entries too (at most 10000 each)",
     )
     p.add_argument(
+        "--no-containers",
+        action="store_true",
+        help="skip naming containers (cgroups and the engines' state, docs/containers.md)",
+    )
+    p.add_argument(
         "--type",
         dest="types",
         type=parsing.ns_types,
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         net_pids=pids,
         started_walk=early_walk,
         conntrack=args.conntrack,
+        containers=not args.no_containers,
     )
     snapshot = collect_snapshot(options)
     report_diagnostics(snapshot)

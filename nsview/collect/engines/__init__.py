@@ -49,6 +49,9 @@ of their own still gets asked). The module defines::
 - ``ctx.host_ns``: type -> inode of the initial namespaces; ``ctx.namespace(type,
   inode)``: a snapshot Namespace (its ``net`` is set when the network was read).
 - ``ctx.socket_timeout``: seconds an engine socket may take (0: never ask one).
+- ``ctx.engine_host_net[container_id] = inode``: the netns the engine counts as
+  the host's for that container (its daemon's), when the reader knows it: the
+  kernel network mode says ``host`` for a container in it.
 - ``ctx.proc``: the /proc root.
 
 It returns :class:`EngineResult` (``containers``, ``networks``). For each
@@ -155,6 +158,7 @@ class EngineContext:
         self._json: dict[str, Any] = {}
         self._own_mnt: int | None = _own_mnt_ns()
         self._by_comm: dict[str, list[Process]] | None = None
+        self.engine_host_net: dict[str, int] = {}  # container id -> its engine's host netns
 
     def found(self, *engines: str) -> list[Found]:
         return [f for f in self._found.values() if f.engine in engines]
@@ -417,8 +421,9 @@ def interfaces_by_mac(ctx: EngineContext, containers: list[Container], _nets) ->
 
 
 def kernel_network_modes(ctx: EngineContext, containers: list[Container], _nets) -> None:
-    """What the kernel shows: host (the initial netns, or the one the container's
-    launcher runs in), container:<name>, pod, none (only loopback) or private."""
+    """What the kernel shows: host (the initial netns, its engine daemon's, or
+    the one its launcher runs in), container:<name>, pod, none (only loopback)
+    or private."""
     owners: dict[int, Container] = {}
     for container in sorted(containers, key=_owner_rank):
         inode = container.ns.get("net")
@@ -430,7 +435,8 @@ def kernel_network_modes(ctx: EngineContext, containers: list[Container], _nets)
         if inode is None:
             continue
         owner = owners[inode]
-        if inode == host_net or inode == _launcher_netns(ctx, container):
+        if inode in (host_net, ctx.engine_host_net.get(container.id),
+                     _launcher_netns(ctx, container)):
             mode = "host"
         elif owner is not container:
             same_pod = owner.sandbox and container.pod and owner.pod and (

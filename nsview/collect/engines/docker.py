@@ -62,6 +62,8 @@ def read(ctx: EngineContext) -> EngineResult:
             if container is not None:
                 daemon = by_root.get(root)
                 container.rootless = bool(daemon and daemon.rootless)
+                if daemon is not None and daemon.netns is not None:
+                    ctx.engine_host_net[container.id] = daemon.netns
                 containers.append(container)
                 used.setdefault(root, []).append(container)
                 break
