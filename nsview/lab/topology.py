@@ -20,6 +20,12 @@ HIDDEN_NETNS_DIR = f"{RUN_DIR}/netns"  # the bind-mount-only namespace lives her
 CNI_CONF_DIR = f"{RUN_DIR}/cni/net.d"
 NAMED_NETNS_DIR = "/run/netns"  # `ip netns` names (lab hosts, the pod's cni-<uuid>)
 CGROUP_DIR_NAME = PREFIX  # <cgroup2 mount>/nsvlab/…
+# Engine state the lab's containers carry (nsview.lab.engine_state), where the
+# daemon stand-ins' command lines say it is, as a real dockerd/containerd's do.
+DOCKER_ROOT = f"{RUN_DIR}/docker/data"  # dockerd --data-root
+CONTAINERD_STATE = f"{RUN_DIR}/containerd/state"  # containerd --state
+CONTAINERD_CONFIG = f"{RUN_DIR}/containerd/config.toml"  # containerd --config
+CNI_DATA_DIR = f"{RUN_DIR}/cni/networks"  # host-local IPAM dataDir (default /var/lib/cni/networks)
 ENV_MARKER = "NSVIEW_LAB_ID"  # in the environment of every lab process
 
 # Programs the lab runs; checked before anything is built (system.py probes the link types).
@@ -101,15 +107,19 @@ class ContainerSpec:
     join_ipc_uts: str | None = None  # pod apps: the pause container's name
     runtime: str = "docker"  # docker | cri (decides the cgroup name)
     hold_netns_fd: bool = False
+    args: tuple[str, ...] = ()  # extra command-line arguments (a daemon's flags)
 
 
 ALL_NS = ("net", "uts", "ipc", "pid", "mnt")
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("dockerd", "dockerd", "host1", "daemon", ("uts",), join_net="host",
-                  runtime="none", hold_netns_fd=True),
+                  runtime="none", hold_netns_fd=True, args=("--data-root", DOCKER_ROOT)),
     ContainerSpec("kubelet", "kubelet", "host2", "daemon", ("uts",), role="tcp", port=10250,
                   banner="kubelet", join_net="host", runtime="none"),
+    ContainerSpec("containerd", "containerd", "host2", "daemon", (), join_net="host",
+                  runtime="none",
+                  args=("--config", CONTAINERD_CONFIG, "--state", CONTAINERD_STATE)),
     ContainerSpec("web", "nginx", "host1", "bridge", ALL_NS, role="http", port=80,
                   ip="172.17.0.2"),
     ContainerSpec("cache", "redis-server", "host1", "bridge", ALL_NS, role="tcp", port=6379,

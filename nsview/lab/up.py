@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from nsview.errors import NsviewError
+from nsview.lab import engine_state
 from nsview.lab import system as sysx
 from nsview.lab import topology as topo
 from nsview.lab.state import StateFile
@@ -98,6 +99,8 @@ class Builder:
         self.log_fd = os.open(topo.LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._setup_cgroups()
         self._hosts()
+        self.mkdir(os.path.dirname(topo.CONTAINERD_CONFIG))
+        self.write_file(topo.CONTAINERD_CONFIG, engine_state.containerd_config())
         for spec in topo.CONTAINERS:
             if spec.mode == "daemon":
                 self._container(spec)
@@ -110,6 +113,7 @@ class Builder:
         for spec in topo.CONTAINERS:
             if spec.mode != "daemon":
                 self._container(spec)
+        engine_state.write(self)
         os.close(self.log_fd)
         self.log_fd = None
 
@@ -278,6 +282,7 @@ COMMIT
                         "type": "host-local",
                         "ranges": [[{"subnet": topo.POD_SUBNET, "gateway": topo.POD_GW}]],
                         "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": topo.CNI_DATA_DIR,
                     },
                 },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -338,7 +343,7 @@ COMMIT
         entry = self.st.record("process", name=spec.name, comm=spec.comm)
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                topo.ENV_MARKER: self.lab_id}
-        argv = [*prefix, sys.executable, "-I", PAYLOAD, spec.name]
+        argv = [*prefix, sys.executable, "-I", PAYLOAD, spec.name, *spec.args]
         try:
             proc = subprocess.run(argv, input=json.dumps(payload), stdout=subprocess.PIPE,
                                   stderr=self.log_fd, text=True, env=env, timeout=30)
