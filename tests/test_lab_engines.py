@@ -82,3 +82,20 @@ def test_lab_pod_has_a_cri_bundle(fresh_lab):
     with open(f"/proc/{containerd['pid']}/cmdline") as handle:
         argv = handle.read().split("\0")
     assert argv[argv.index("--state") + 1] == topo.CONTAINERD_STATE
+
+
+def test_lab_pod_is_named_by_the_containerd_reader(fresh_lab):
+    state = _state()
+    if not state.get("cgroup_root"):
+        pytest.skip("no writable cgroup v2 here: lab processes are in no container cgroup")
+    snap = collect_snapshot(CollectOptions(net=False))
+    lab = state["containers"]
+    found = {c.id: c for c in snap.containers}
+    pause = found[lab["pause"]["id"]]
+    assert pause.engine == "containerd" and pause.sandbox
+    assert (pause.pod.name, pause.pod.namespace, pause.pod.uid) == (
+        topo.POD_NAME, topo.POD_NAMESPACE, topo.POD_UID)
+    nginx = found[lab["pod-nginx"]["id"]]
+    assert nginx.name == "nginx" and nginx.pod.name == topo.POD_NAME and not nginx.sandbox
+    assert nginx.kernel_network_mode == "pod"
+    assert nginx.ns["net"] == pause.ns["net"]
