@@ -122,10 +122,11 @@ def launch(args: argparse.Namespace) -> int:
         interval = args.interval if args.interval is not None else 0.0
         origin = path
     else:
-        from nsview.collect import CollectOptions, collect_snapshot
+        from nsview.collect import CollectOptions
+        from nsview.collect.incremental import IncrementalCollector
 
-        def source(cancelled):
-            return collect_snapshot(CollectOptions(net=not args.no_net, cancelled=cancelled))
+        # Each refresh re-reads only what changed (collect/incremental.py).
+        source = IncrementalCollector(CollectOptions(net=not args.no_net)).collect
 
         snapshot = None
         reload = None

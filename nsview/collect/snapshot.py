@@ -40,6 +40,10 @@ class CollectOptions:
     # engine -> state roots to read instead of the discovered ones (tests; see collect/engines)
     engine_roots: dict[str, tuple[str, ...]] | None = None
     engine_socket_timeout: float = 0.5  # seconds an engine socket may take; 0: never ask
+    # With net: carries the last network state over where nothing changed; its
+    # carry(snapshot, table) sets those and returns the netns inodes left to read,
+    # remember(snapshot) is told the result. collect.incremental.NetworkCarry (the TUI).
+    net_carry: object | None = None
 
 
 def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
@@ -66,13 +70,16 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         namespaces=namespaces,
         processes=processes,
     )
-    if options.net:
+    carry = options.net_carry
+    stale = carry.carry(snapshot, table) if options.net and carry is not None else None
+    if options.net and stale != frozenset():
         from nsview.collect.network import collect_network  # threads and tools: only when asked
 
-        only = None
+        only = stale
         if options.net_pids is not None:
             wanted = set(options.net_pids)
             only = frozenset(p.ns["net"] for p in processes if p.pid in wanted and "net" in p.ns)
+            only = only if stale is None else only & stale
         if options.net_target is not None:
             only = frozenset({options.net_target.find(snapshot).inode})
         owners = socket_owners(records)
@@ -85,6 +92,8 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
             socket_owners=owners,
             conntrack=options.conntrack,
         )
+        if carry is not None:
+            carry.remember(snapshot)
     if options.containers:
         from nsview.collect.engines import attribute
 

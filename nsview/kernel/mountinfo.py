@@ -138,27 +138,28 @@ class MountTableReader:
     else the entries not seen in any table read here before.
     """
 
-    def __init__(self, proc: str) -> None:
+    def __init__(self, proc: str, watch: MountWatch | None = None) -> None:
         self.proc = proc
         self.done: set[int] = set()
         self.seen: set[bytes] = set()
+        self.watch = watch
         self._scanner: NsfsScanner | None = None
 
     def read(self, pid: int, mnt_inode: int):
         if mnt_inode in self.done:
             return None
-        try:
-            buf = read_mountinfo(f"{self.proc}/{pid}/mountinfo")
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                return ("denied", os.strerror(exc.errno))
-            if exc.errno in (errno.ENOENT, errno.ESRCH, errno.EINVAL):
-                return ("gone",)
-            raise
+        watch = self.watch
+        found = watch.unchanged(mnt_inode) if watch is not None else None
+        if found is None:
+            try:
+                found = self._read(pid, mnt_inode)
+            except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EPERM):
+                    return ("denied", os.strerror(exc.errno))
+                if exc.errno in (errno.ENOENT, errno.ESRCH, errno.EINVAL):
+                    return ("gone",)
+                raise
         self.done.add(mnt_inode)
-        if self._scanner is None:
-            self._scanner = NsfsScanner(nsfs_device_field())
-        found = self._scanner.tokens(buf)
         if not found:
             return []
         fresh = set(found) - self.seen  # copies of a table give nothing new: no loop here
@@ -167,6 +168,87 @@ class MountTableReader:
         self.seen |= fresh
         entries = (entry(token) for token in dict.fromkeys(found) if token in fresh)
         return [e for e in entries if e is not None]
+
+    def _read(self, pid: int, mnt_inode: int) -> list[bytes]:
+        if self._scanner is None:
+            self._scanner = NsfsScanner(nsfs_device_field())
+        if self.watch is None:
+            return self._scanner.tokens(read_mountinfo(f"{self.proc}/{pid}/mountinfo"))
+        return self.watch.read(self.proc, pid, mnt_inode, self._scanner)
+
+
+class MountWatch:
+    """Mount tables kept open between collections; ``poll()`` tells which changed.
+
+    The kernel marks an open mountinfo file readable with POLLERR|POLLPRI once
+    its mount namespace's table changes, so an unchanged table costs no read
+    at all. An open table pins its mount namespace (and its inode, so the
+    mapping cannot go stale): :meth:`keep_only` closes the tables of
+    namespaces the last walk did not meet.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[int, tuple[int, list[bytes]]] = {}  # mnt inode -> (fd, tokens)
+        self._changed: set[int] = set()
+        self._canonical: dict[bytes, bytes] = {}  # one object per distinct token
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def poll(self, everything: bool = False) -> None:
+        """Ask the kernel, once for all tables, which changed since they were read
+        (``everything``: count them all as changed, to read them all again)."""
+        if everything:
+            self._changed = set(self._tables)
+            return
+        import select
+
+        poller = select.poll()
+        by_fd = {}
+        for mnt_inode, (fd, _tokens) in self._tables.items():
+            poller.register(fd, select.POLLPRI | select.POLLERR)
+            by_fd[fd] = mnt_inode
+        self._changed = {by_fd[fd] for fd, _events in poller.poll(0)}
+
+    def unchanged(self, mnt_inode: int) -> list[bytes] | None:
+        """The tokens of a watched table that did not change, else None (read it)."""
+        table = self._tables.get(mnt_inode)
+        if table is None or mnt_inode in self._changed:
+            return None
+        return table[1]
+
+    def read(self, proc: str, pid: int, mnt_inode: int, scanner: NsfsScanner) -> list[bytes]:
+        """Read (again, through the open file, when watched) and remember a table."""
+        table = self._tables.pop(mnt_inode, None)
+        if table is not None:
+            fd = table[0]
+            os.lseek(fd, 0, os.SEEK_SET)
+        else:
+            fd = os.open(f"{proc}/{pid}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        except OSError:
+            os.close(fd)
+            raise
+        tokens = scanner.tokens(b"".join(chunks))
+        canonical = self._canonical
+        tokens = list(map(canonical.setdefault, tokens, tokens))
+        self._tables[mnt_inode] = (fd, tokens)
+        self._changed.discard(mnt_inode)
+        return tokens
+
+    def keep_only(self, mnt_inodes) -> None:
+        """Close the tables of every other mount namespace."""
+        for mnt_inode in set(self._tables) - set(mnt_inodes):
+            os.close(self._tables.pop(mnt_inode)[0])
+        live = {token for _fd, tokens in self._tables.values() for token in tokens}
+        if len(live) < len(self._canonical):
+            self._canonical = {token: token for token in live}
+
+    def close(self) -> None:
+        self.keep_only(())
 
 
 class WalkReader:
@@ -177,9 +259,9 @@ class WalkReader:
     read through a user process, and when the links were not readable).
     """
 
-    def __init__(self, proc: str) -> None:
+    def __init__(self, proc: str, watch: MountWatch | None = None) -> None:
         self.tasks = TaskReader(proc)
-        self.mounts = MountTableReader(proc)
+        self.mounts = MountTableReader(proc, watch)
 
     def __call__(self, pid: int) -> tuple:
         record = self.tasks.read(pid)
