@@ -244,3 +244,65 @@ def test_a_netns_without_network_state_is_a_clear_error():
     snap.namespaces[1].net = None
     with pytest.raises(TraceError, match="no network state"):
         Tracer(snap).egress(WEB)
+
+
+def _without_matches(snap):
+    """A snapshot as nsview wrote it before rules carried ``matches``: the replay
+    falls back to reading each rule's text."""
+    for ns in snap.namespaces:
+        if ns.net is None:
+            continue
+        for table in ns.net.nat + ns.net.filter:
+            for chain in table.chains:
+                for rule in chain.rules:
+                    rule.matches = []
+                    rule.target_options = {}
+    return snap
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["matches", "text"])
+def test_rules_read_from_matches_or_from_text_agree(strip):
+    def snap(**kw):
+        s = _snapshot(**kw)
+        return _without_matches(s) if strip else s
+
+    verdicts = {
+        "published": _only(Tracer(snap()).port(8080), "external").verdict,
+        "proxy": _only(Tracer(snap()).port(8080), "loopback").verdict,
+        "no-port": _only(Tracer(snap()).port(8081), "external").verdict,
+        "internal": Tracer(snap()).egress(CLIENT).paths[0].verdict,
+        "egress": Tracer(snap()).egress(WEB).paths[0].verdict,
+    }
+    assert verdicts == {"published": "reaches", "proxy": "reaches", "no-port": "no-listener",
+                        "internal": "blocked", "egress": "reaches"}
+    kube = Tracer(snap(nat=KUBE_NAT, filt=None)).port(80, host_ip="100.96.0.10", netns=WEB)
+    assert sorted(p.probability for p in kube.paths) == [0.5, 0.5]
+
+
+def test_a_drop_rule_nsview_cannot_evaluate_makes_the_verdict_unknown():
+    filt = DOCKER_FILTER.replace(
+        "-A FORWARD -j DOCKER-USER",
+        "-A FORWARD -m set --match-set nsvt-blocked src -j DROP\n-A FORWARD -j DOCKER-USER",
+    )
+    path = _only(Tracer(_snapshot(filt=filt)).port(8080), "external")
+    assert path.verdict == "unknown", path.summary
+    assert any("--match-set nsvt-blocked" in text for text in path.assumed)
+
+
+def test_rootlessport_forwards_to_the_container_that_publishes_the_port():
+    from nsview.model import Container, ContainerNetwork, PortMapping
+
+    snap = _snapshot(nat=None, filt=None)
+    proxy = snap.process(100)
+    proxy.comm, proxy.cmdline = "rootlessport", ["rootlessport"]
+    snap.containers = [
+        Container(id="ab" * 32, engine="podman", name="web", rootless=True, pids=[200],
+                  ns={"net": WEB}, networks=[ContainerNetwork("podman", ip="172.17.0.2/16")],
+                  ports=[PortMapping(8080, 80)]),
+    ]
+    path = _only(Tracer(snap).port(8080), "loopback")
+    assert path.verdict == "reaches", path.summary
+    proxy_hop = next(h for h in path.hops if h.kind == "proxy")
+    assert "rootlessport" in proxy_hop.description
+    assert "container web port 80" in proxy_hop.description
+    assert path.listener.netns == WEB and path.listener.container == "web"

@@ -261,7 +261,11 @@ class Tracer:
                 ):
                     w4 = self._route_hop(w3, netns, p3, decision)
                     if decision.kind == "blocked":
-                        out.append(self._end(w4, BLOCKED, decision.reason))
+                        out.append(
+                            self._end(
+                                w4, BLOCKED, f"{decision.reason} in {self.idx.netns_label(netns)}"
+                            )
+                        )
                     elif decision.kind == "local":
                         out += self._deliver(w4, netns, p3.copy(iif="lo"))
                     else:
@@ -289,7 +293,11 @@ class Tracer:
                     decision = routing.lookup(net, p3.dst, src=p3.src, iif=p3.iif, mark=p3.mark)
                     w4 = self._route_hop(w3, netns, p3, decision)
                     if decision.kind == "blocked":
-                        out.append(self._end(w4, BLOCKED, decision.reason))
+                        out.append(
+                            self._end(
+                                w4, BLOCKED, f"{decision.reason} in {self.idx.netns_label(netns)}"
+                            )
+                        )
                     elif decision.kind == "local":
                         out += self._deliver(w4, netns, p3)
                     else:
@@ -450,6 +458,25 @@ class Tracer:
                 nxt.via_proxy = True
                 pkt2 = Packet(pkt.family, pkt.proto, parse_ip(to_ip), int(to_port), sport=40001)
                 return self._local_out(nxt, netns, pkt2)
+            published = self._published(pkt)
+            if published is not None and published[0].ns.get("net") in self.idx.nets:
+                # rootlessport & co. carry no address on their command line; the
+                # container's published port says where they forward.
+                container, cport = published
+                cname = container.name or container.id[:12]
+                w.hops.append(
+                    Hop(
+                        "proxy",
+                        netns,
+                        f"{what} forwards in user space to container {cname} port {cport}",
+                        f"published port {pkt.dport}/{pkt.proto} -> {cport} ({container.engine})",
+                        ["proc", procs[0].pid] if procs else None,
+                    )
+                )
+                nxt = w.fork()
+                nxt.via_proxy = True
+                ip = _container_ip(container) or parse_ip("127.0.0.1" if pkt.family == 4 else "::1")
+                return self._listen(nxt, container.ns["net"], pkt.copy(dst=ip, dport=cport))
             w.hops.append(
                 Hop(
                     "proxy",
@@ -465,6 +492,20 @@ class Tracer:
         path = self._end(w, REACHES, f"reaches {who} on {sock.local}/{pkt.proto} in {label}")
         path.listener = listener
         return [path]
+
+    def _published(self, pkt: Packet) -> tuple[Any, int] | None:
+        """(container, its port) publishing ``pkt``'s port, from the engines' state."""
+        for c in self.snapshot.containers:
+            if "net" not in c.ns:
+                continue
+            for m in c.ports:
+                if m.host_port != pkt.dport or (m.protocol or "tcp") != pkt.proto:
+                    continue
+                if m.host_ip not in (None, "", "0.0.0.0", "::") and m.host_ip != str(pkt.dst):
+                    continue
+                if m.container_port is not None:
+                    return c, m.container_port
+        return None
 
     # -- netfilter as hops --------------------------------------------------------
 
@@ -724,6 +765,16 @@ def container_name(snapshot: Any, netns: int, pids: list[int]) -> str | None:
     in_netns = [c for c in containers if c.ns.get("net") == netns]
     in_netns.sort(key=lambda c: c.sandbox)  # an app container before its pause container
     return (in_netns[0].name or in_netns[0].id[:12]) if in_netns else None
+
+
+def _container_ip(container: Any) -> Any:
+    for net in container.networks:
+        if net.ip:
+            try:
+                return ipaddress.ip_address(net.ip.split("/", 1)[0])
+            except ValueError:
+                continue
+    return None
 
 
 def _split_to(to: str | None) -> tuple[Any, int | None]:

@@ -13,11 +13,11 @@ from nsview.model import Socket
 # Processes that accept on a host port and connect on to a container themselves.
 PROXIES = {
     "docker-proxy": "Docker's user-space proxy",
-    "rootlessport": "rootless podman's port forwarder (user space)",
-    "rootlesskit": "RootlessKit's port driver (user space)",
-    "slirp4netns": "slirp4netns (user-space network stack)",
-    "pasta": "pasta (user-space port forwarder)",
-    "passt": "passt (user-space port forwarder)",
+    "rootlessport": "rootless podman's port forwarder",
+    "rootlesskit": "RootlessKit's port driver",
+    "slirp4netns": "a user-space network stack",
+    "pasta": "a user-space port forwarder",
+    "passt": "a user-space port forwarder",
 }
 
 
@@ -65,7 +65,7 @@ def proxy_of(processes: list[Any]) -> tuple[str, dict[str, str]] | None:
         names = [proc.comm] + [a.rsplit("/", 1)[-1] for a in proc.cmdline[:1]]
         for name in names:
             if PROXIES.get(name):
-                return PROXIES[name], _proxy_args(proc.cmdline)
+                return f"{name} ({PROXIES[name]})", _proxy_args(proc.cmdline)
     return None
 
 

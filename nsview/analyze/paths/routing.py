@@ -165,7 +165,7 @@ def route_text(route: Route) -> str:
         parts += ["table", route.table]
     if route.protocol and route.protocol not in ("boot", "unspec"):
         parts += ["proto", route.protocol]
-    if route.scope and route.scope != "universe":
+    if route.scope and route.scope not in ("universe", "global"):
         parts += ["scope", route.scope]
     if route.prefsrc:
         parts += ["src", route.prefsrc]

@@ -232,6 +232,17 @@ class NetIndex(SnapshotIndex):
                     inner = self._into_bridge(pns, bridge, next_hop, via=pif)
                     inner.hops.insert(0, hop)
                     return inner
+            on_top = self._macvlan_owner(pns, pif, next_hop)
+            if on_top is not None:
+                mns, mif = on_top
+                hop2 = self._link_hop(
+                    mns,
+                    mif,
+                    f"{mif.kind} {mif.name} in {self.netns_label(mns)} on {pif.name}",
+                    evidence=f"{mif.name} has {next_hop}; its lower device is "
+                    f"{pif.name} in {self.netns_label(pns)}",
+                )
+                return Crossing("arrive", hops=[hop, hop2], netns=mns, iface=mif.name)
             pdown = _down(pif)
             if pdown:
                 return Crossing(
@@ -242,7 +253,28 @@ class NetIndex(SnapshotIndex):
             return Crossing("arrive", hops=[hop], netns=pns, iface=pif.name)
         if iface.kind == "loopback":
             return Crossing("arrive", netns=netns, iface=iface.name)
-        what = iface.kind or "device"  # a NIC, vxlan, macvlan, tun …: beyond the snapshot
+        if iface.kind == "vxlan":
+            across = self._across_vxlan(netns, iface, next_hop)
+            if across is not None:
+                return across
+        lower = iface.macvlan or iface.ipvlan
+        if lower is not None and lower.lower:
+            # Out of a macvlan/ipvlan is out of its lower device's wire.
+            lns = lower.lower_netns if lower.lower_netns is not None else netns
+            dev = self.iface(lns, lower.lower)
+            if dev is not None and dev.kind in ("veth", "bridge"):
+                inner = self.cross(lns, dev.name, next_hop)
+                inner.hops.insert(
+                    0,
+                    self._link_hop(
+                        netns,
+                        iface,
+                        f"{iface.kind} {iface.name} → its lower device {dev.name} "
+                        f"in {self.netns_label(lns)}",
+                    ),
+                )
+                return inner
+        what = iface.kind or "device"  # a NIC, vxlan, tun …: beyond the snapshot
         return Crossing(
             "exit",
             hops=[self._link_hop(netns, iface, f"out of {iface.name} ({what})")],
@@ -263,6 +295,22 @@ class NetIndex(SnapshotIndex):
         opaque: list[str] = []
         for port in self.ports(netns, bridge):
             if via is not None and port.name == via.name:
+                continue
+            if port.kind == "vxlan":
+                across = self._across_vxlan(netns, port, next_hop)
+                if across is not None and across.kind != "nobody":
+                    across.hops.insert(
+                        0,
+                        self._link_hop(
+                            netns,
+                            bridge,
+                            f"bridge {bridge.name} in {label} → port {port.name}",
+                            evidence=_fdb_hint(bridge, port),
+                        ),
+                    )
+                    return across
+                if across is None:
+                    opaque.append(f"{port.name} (vxlan)")
                 continue
             if port.kind != "veth":
                 opaque.append(f"{port.name} ({port.kind or 'device'})")
@@ -308,6 +356,67 @@ class NetIndex(SnapshotIndex):
         return Crossing(
             "nobody", reason=f"nobody on bridge {bridge.name} in {label} has {next_hop}"
         )
+
+    def _across_vxlan(self, netns: int, vx: Interface, next_hop: Any) -> Crossing | None:
+        """Over a VXLAN to the VTEPs its remote / FDB names: the vxlan device with the
+        same VNI whose underlay is the namespace owning that VTEP address, and the
+        bridge it is a port of there. None when no far end is in the snapshot (the
+        underlay's own way between the VTEPs is not traced)."""
+        info = vx.vxlan
+        if info is None or info.vni is None:
+            return None
+        remotes = [info.remote] if info.remote else []
+        remotes += [e.dst for e in info.fdb if e.dst]
+        found_any = False
+        for remote in dict.fromkeys(remotes):
+            rip = _ip(remote)
+            for owner_ns, _owner_if in self.owners.get(rip, []):
+                for cand_ns, net in self.nets.items():
+                    for other in net.interfaces:
+                        oi = other.vxlan
+                        if other.kind != "vxlan" or oi is None or oi.vni != info.vni:
+                            continue
+                        if cand_ns == netns and other.name == vx.name:
+                            continue
+                        under = oi.dev_netns if oi.dev_netns is not None else cand_ns
+                        if under != owner_ns:
+                            continue
+                        found_any = True
+                        hop = self._link_hop(
+                            netns,
+                            vx,
+                            f"vxlan {vx.name} (VNI {info.vni}) → VTEP {remote} in "
+                            f"{self.netns_label(owner_ns)} → {other.name} in "
+                            f"{self.netns_label(cand_ns)}",
+                            evidence=f"{vx.name} fdb/remote: {remote}; {other.name} has VNI "
+                            f"{oi.vni}",
+                        )
+                        bridge = self.iface(cand_ns, other.master)
+                        if bridge is not None and bridge.kind == "bridge":
+                            inner = self._into_bridge(cand_ns, bridge, next_hop, via=other)
+                        elif self.owner_in(cand_ns, next_hop) is not None:
+                            inner = Crossing("arrive", netns=cand_ns, iface=other.name)
+                        else:
+                            continue
+                        if inner.kind == "nobody":
+                            continue
+                        inner.hops.insert(0, hop)
+                        return inner
+        if found_any:
+            return Crossing("nobody", reason=f"no VTEP of VNI {info.vni} has {next_hop} behind it")
+        return None
+
+    def _macvlan_owner(self, netns: int, lower: Interface, ip: Any) -> tuple[int, Interface] | None:
+        """A macvlan/ipvlan on ``lower`` (in ``netns``) that has ``ip``: the frame is
+        its, not the lower device's namespace's."""
+        for owner_ns, iface in self.owners.get(ip, []):
+            info = iface.macvlan or iface.ipvlan
+            if info is None or info.lower != lower.name:
+                continue
+            where = info.lower_netns if info.lower_netns is not None else owner_ns
+            if where == netns:
+                return owner_ns, iface
+        return None
 
     def _link_hop(self, netns: int, iface: Interface, text: str, evidence: str = "") -> Hop:
         return Hop("link", netns, text, evidence, ["iface", netns, iface.ifindex])
