@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from nsview.analyze.index import SnapshotIndex
+from nsview.analyze.labels import netns_label
 from nsview.analyze.paths.netfilter import Rules, TableRef
 from nsview.analyze.paths.result import Hop
 from nsview.model import Interface, NetState, Snapshot
@@ -66,10 +67,34 @@ class NetIndex(SnapshotIndex):
         return nets[0].inode if nets else None
 
     def netns_label(self, inode: int | None) -> str:
-        if inode is None:
-            return "?"
-        ns = self.namespace("net", inode)
-        return self.label(ns) if ns is not None else f"net:[{inode}]"
+        """The container (or pod) whose network namespace it is, else nsview's usual
+        name for it: every hop names the container it happens in."""
+        if inode is not None and inode in self._container_names:
+            return self._container_names[inode]
+        return netns_label(self, inode)
+
+    @cached_property
+    def _container_names(self) -> dict[int, str]:
+        """netns inode -> the container (or pod) whose init is the netns's main process:
+        a host-mode container, or one that joins another's netns, does not name it."""
+        by_pid: dict[int, object] = {}
+        for c in self.snapshot.containers:
+            for pid in c.pids:
+                by_pid.setdefault(pid, c)
+        out: dict[int, str] = {}
+        for inode in self.nets:
+            ns = self.namespace("net", inode)
+            if ns is None or inode == self.host_netns:
+                continue
+            main = self.main_process(ns)
+            c = by_pid.get(main.pid) if main is not None else None
+            if c is None:
+                continue
+            if c.pod is not None and c.pod.name:
+                out[inode] = f"pod {c.pod.name}"
+            elif c.name or c.id:
+                out[inode] = c.name or c.id[:12]
+        return out
 
     def iface(self, netns: int, name: str | None) -> Interface | None:
         return self._ifaces.get((netns, name)) if name else None
