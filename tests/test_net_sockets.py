@@ -88,9 +88,7 @@ def test_listeners_connections_and_owners(server):
     client = by_local[("tcp", f"127.0.0.1:{client_port}", "ESTABLISHED")]
     assert client.remote == "127.0.0.1:18080" and client.pids == [pid]
     served = [
-        s
-        for s in socks
-        if s.local == "127.0.0.1:18080" and s.remote == f"127.0.0.1:{client_port}"
+        s for s in socks if s.local == "127.0.0.1:18080" and s.remote == f"127.0.0.1:{client_port}"
     ]
     assert len(served) == 1 and served[0].state == "ESTABLISHED" and served[0].pids == [pid]
 
@@ -122,6 +120,12 @@ def test_lean_decoder_agrees_with_pyroute2_on_kernel_bytes(server):
                     theirs = inet_diag_msg(raw)
                     theirs.decode()
                     out.append((proto, sockdiag.decode_inet(body), theirs))
+            for body in diag.tcp():  # the one-walk request for both families
+                raw = sockdiag.NLMSG_HDR.pack(16 + len(body), 18, 0, 0, 0) + body
+                theirs = inet_diag_msg(raw)
+                theirs.decode()
+                proto = "tcp6" if body[0] == 10 else "tcp"
+                out.append((proto, sockdiag.decode_inet(body), theirs))
             for body in diag.unix():
                 raw = sockdiag.NLMSG_HDR.pack(16 + len(body), 20, 0, 0, 0) + body
                 theirs = unix_diag_msg(raw)
@@ -190,3 +194,60 @@ def test_cap_lists_every_listener_and_counts_the_rest(server):
     summary = capped.summary
     assert summary is not None and summary.total == len(full.sockets)
     assert summary.by_state["tcp ESTABLISHED"] == 2 and summary.by_state["unix LISTEN"] == 1
+
+
+LISTEN_THEN_TIME_WAIT = r"""
+import socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 18090)); srv.listen()
+srv6 = socket.socket(socket.AF_INET6); srv6.bind(("::1", 18091)); srv6.listen()
+print("listening", flush=True); sys.stdin.readline()
+c = socket.create_connection(("127.0.0.1", 18090)); a, _ = srv.accept()
+port = c.getsockname()[1]
+c.close(); time.sleep(0.2); a.close()  # the client closed first: it holds TIME_WAIT
+print("closed", port, flush=True); time.sleep(600)
+"""
+
+
+def test_only_listeners_then_a_time_wait(netns_factory):
+    """A netns holding listeners alone is read from the listening hash only; once
+    it has TIME_WAIT too, the established hash is walked and that socket shows."""
+    from nsview.collect.sockdiag import read_sockets, sockstat
+
+    ns = netns_factory("sl")
+    run("ip", "-n", ns, "link", "set", "lo", "up")
+    path = f"/run/netns/{ns}"
+    target = NetnsTarget(os.stat(path).st_ino, (path,))
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", LISTEN_THEN_TIME_WAIT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "listening"
+        with NetnsExecutor(1) as pool:
+            counts, first = pool.submit(target, lambda _e: (sockstat(), read_sockets({}))).result(
+                30
+            )
+            assert counts is not None and (counts["TCP"], counts["TCP6"], counts["tw"]) == (1, 1, 0)
+            assert sorted((s.proto, s.local, s.state) for s in first.sockets) == [
+                ("tcp", "127.0.0.1:18090", "LISTEN"),
+                ("tcp6", "[::1]:18091", "LISTEN"),
+            ]
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline().split()
+            assert line[0] == "closed"
+            second = pool.submit(target, lambda _e: read_sockets({})).result(30)
+        (tw,) = [s for s in second.sockets if s.state == "TIME_WAIT"]
+        assert (tw.local, tw.remote, tw.inode, tw.pids) == (
+            f"127.0.0.1:{line[1]}",
+            "127.0.0.1:18090",
+            0,
+            [],
+        )
+        assert {s.port for s in second.sockets if s.state == "LISTEN"} == {18090, 18091}
+    finally:
+        proc.kill()
+        proc.wait()

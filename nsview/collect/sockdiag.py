@@ -36,6 +36,12 @@ UNIX_DIAG_NAME = 0
 
 # inet_diag_req_v2: family, protocol, ext, pad, states, then an all-zero sockid (48 bytes).
 _INET_REQ = struct.Struct("=BBBxI48x")
+# inet_diag_req (the first version, TCPDIAG_GETSOCK): family, src_len, dst_len, ext,
+# sockid, states, dbs. The kernel dumps it with family AF_UNSPEC: IPv4 and IPv6
+# TCP sockets in one walk of the (host-wide) hash tables instead of two.
+TCPDIAG_GETSOCK = 18
+_TCP_COMPAT_REQ = struct.Struct("=BBBB48xII")
+TCPF_LISTEN = 1 << 10
 # unix_diag_req: family, protocol, pad, states, ino, show, cookie[2].
 _UNIX_REQ = struct.Struct("=BBxxIII8x")
 # inet_diag_msg: family, state, timer, retrans, sport, dport (big endian), src, dst,
@@ -58,6 +64,7 @@ STATES = {
     10: "LISTEN",
     11: "CLOSING",
     12: "SYN_RECV",  # TCP_NEW_SYN_RECV: a request socket, no inode yet
+    13: "UNCONN",  # TCP_BOUND_INACTIVE (Linux 6.5+): bound, neither listening nor connected
 }
 UNIX_TYPES = {1: "stream", 2: "dgram", 5: "seqpacket"}
 
@@ -82,6 +89,14 @@ class SockDiag(NetlinkSocket):
     def inet(self, family: int, protocol: int) -> list[bytes]:
         """The inet_diag_msg body of every socket of ``family``/``protocol``."""
         return self.dump(SOCK_DIAG_BY_FAMILY, _INET_REQ.pack(family, protocol, 0, ALL_STATES))
+
+    def tcp(self, states: int = ALL_STATES) -> list[bytes]:
+        """Every TCP socket of both families in ``states`` (a TCPF_* mask), in one walk.
+
+        Asking for listeners only walks the listening hash alone, not the
+        established one — sized for the whole host, it is what a dump costs."""
+        request = _TCP_COMPAT_REQ.pack(0, 0, 0, 0, states, 0)
+        return self.dump(TCPDIAG_GETSOCK, request)
 
     def unix(self) -> list[bytes]:
         """The unix_diag_msg body of every unix socket, with its name."""
@@ -206,9 +221,76 @@ class SocketReading:
     summary: SocketSummary | None = None  # set when the cap left connections out
 
 
+def sockstat() -> dict[str, int] | None:
+    """This netns's socket counts from /proc/thread-self/net/sockstat(6): "TCP",
+    "TCP6", "UDP", "UDP6" (hashed sockets in use) and "tw" (TIME_WAIT); None when
+    the files cannot be read."""
+    counts: dict[str, int] = {}
+    try:
+        for name in ("sockstat", "sockstat6"):
+            with open(f"/proc/thread-self/net/{name}", encoding="ascii") as f:
+                for line in f:
+                    label, _, rest = line.partition(":")
+                    words = rest.split()
+                    pairs = dict(zip(words[::2], words[1::2], strict=False))
+                    if label in ("TCP", "TCP6", "UDP", "UDP6") and "inuse" in pairs:
+                        counts[label] = int(pairs["inuse"])
+                    if label == "TCP" and "tw" in pairs:
+                        counts["tw"] = int(pairs["tw"])
+    except (OSError, ValueError):
+        return None
+    return counts if {"TCP", "UDP", "tw"} <= set(counts) else None
+
+
+def _tcp_bodies(diag: SockDiag, counts: dict[str, int] | None) -> list[bytes]:
+    """Every TCP socket's message, walking the host-wide established hash only
+    when this netns has a TCP socket that is not a listener (``counts``: sockstat)."""
+    if counts is None:
+        return diag.tcp()
+    v4, v6 = counts.get("TCP", 0), counts.get("TCP6", 0)
+    if v4 + v6 + counts["tw"] == 0:
+        return []
+    listeners = diag.tcp(TCPF_LISTEN)
+    listening_v6 = sum(1 for b in listeners if b[0] == socket.AF_INET6)
+    if counts["tw"] == 0 and (len(listeners) - listening_v6, listening_v6) == (v4, v6):
+        return listeners  # nothing but listeners here
+    return listeners + diag.tcp(ALL_STATES & ~TCPF_LISTEN)
+
+
+def _inet_bodies(
+    diag: SockDiag, counts: dict[str, int] | None, errors: list[str]
+) -> list[tuple[str, list[bytes]]]:
+    """(proto, message bodies) for tcp (both families) and udp, udp6 where present."""
+    out: list[tuple[str, list[bytes]]] = []
+    try:
+        out.append(("tcp", _tcp_bodies(diag, counts)))
+    except OSError as exc:
+        if exc.errno not in (2, 97, 93, 22):  # ENOENT, EAFNOSUPPORT, EPROTONOSUPPORT, EINVAL
+            errors.append(f"sockets (tcp): {exc.strerror or exc}")
+        # No first-version request (a kernel without it): one dump per family.
+        for family, protocol, proto in INET_DUMPS[:2]:
+            try:
+                out.append((proto, diag.inet(family, protocol)))
+            except OSError as exc2:
+                if exc2.errno not in (2, 97, 93):
+                    errors.append(f"sockets ({proto}): {exc2.strerror or exc2}")
+    for family, protocol, proto in INET_DUMPS[2:]:
+        if counts is not None and counts.get(proto.upper(), 0) == 0:
+            continue  # sockstat: no bound UDP socket of this family here
+        try:
+            out.append((proto, diag.inet(family, protocol)))
+        except OSError as exc:
+            if exc.errno not in (2, 97, 93):  # ENOENT, EAFNOSUPPORT, EPROTONOSUPPORT
+                errors.append(f"sockets ({proto}): {exc.strerror or exc}")
+    return out
+
+
 def read_sockets(names: dict[int, str], unix: bool = True, cap: int = CAP) -> SocketReading:
     """Every TCP/UDP socket (v4, v6) and abstract unix socket of this thread's netns.
 
+    The kernel walks host-wide hash tables for each dump, so the netns's own
+    counts (sockstat) decide which dumps are needed: none for TCP in a netns
+    without TCP sockets, the listening hash alone where all are listeners.
     A family the kernel lacks (no IPv6) is skipped silently. Past ``cap``
     sockets (a busy proxy's TIME_WAIT), connections are only counted — by the
     state byte of each message, without decoding it — while listeners are
@@ -218,20 +300,15 @@ def read_sockets(names: dict[int, str], unix: bool = True, cap: int = CAP) -> So
     counts: dict[str, int] = {}
     total = 0
     with SockDiag() as diag:
-        for family, protocol, proto in INET_DUMPS:
-            try:
-                bodies = diag.inet(family, protocol)
-            except OSError as exc:
-                if exc.errno not in (2, 97, 93):  # ENOENT, EAFNOSUPPORT, EPROTONOSUPPORT
-                    out.errors.append(f"sockets ({proto}): {exc.strerror or exc}")
-                continue
+        for proto, bodies in _inet_bodies(diag, sockstat(), out.errors):
             total += len(bodies)
             for body in bodies:
                 state = body[1]
-                key = f"{proto} {STATES.get(state, state)}"
+                name = proto + "6" if proto == "tcp" and body[0] == socket.AF_INET6 else proto
+                key = f"{name} {STATES.get(state, state)}"
                 counts[key] = counts.get(key, 0) + 1
                 if len(out.sockets) < cap or state in _LISTENING:
-                    out.sockets.append(parse_inet(decode_inet(body), proto, names))
+                    out.sockets.append(parse_inet(decode_inet(body), name, names))
         if unix:
             try:
                 bodies = diag.unix()
