@@ -67,12 +67,11 @@ def first_path(view, predicate):
 
 async def shoot(snapshot, out: Path, theme: str, names: list[str]) -> list[Path]:
     from nsview.analyze.refs import InterfaceRef, NamespaceRef, NatRuleRef, ProcessRef
-    from nsview.tui.app import NsviewApp
+    from nsview.tui.factory import AppOptions, SnapshotSource, make_app
     from nsview.tui.themes import builtin_theme_dir, load_themes
 
-    app = NsviewApp(
-        snapshot=snapshot, themes=load_themes([builtin_theme_dir()]), theme=theme, interval=0
-    )
+    themes = load_themes([builtin_theme_dir()])
+    app = make_app(AppOptions(SnapshotSource.given(snapshot), themes=themes, theme=theme))
     saved: list[Path] = []
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(300):  # the footer draws its keys a moment after start

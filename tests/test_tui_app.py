@@ -14,8 +14,10 @@ from textual.widgets import Footer, Input, OptionList, Tabs
 
 from nsview.analyze.refs import InterfaceRef, ProcessRef
 from nsview.model import Namespace, Process
+from nsview.tui import factory
 from nsview.tui.app import NsviewApp, NsviewCommands
 from nsview.tui.detail import DetailPane
+from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.screens import HelpScreen
 from nsview.tui.themes import load_themes
 from tests.tui_data import HOST_NS, LAB_A_NET, LAB_B_NET, WEB_NET, fixture_snapshot, large_snapshot
@@ -24,11 +26,14 @@ HOST_NET = HOST_NS["net"]
 SIZE = (100, 30)
 
 
-def make_app(**kw) -> NsviewApp:
-    kw.setdefault("themes", load_themes())
-    if "source" not in kw:
-        kw.setdefault("snapshot", fixture_snapshot())
-    return NsviewApp(**kw)
+def make_app(*, snapshot=None, source=None, interval=0.0) -> NsviewApp:
+    """The app through the factory: on ``source`` (a live collector), else on ``snapshot``."""
+    feed = (
+        SnapshotSource.collector(source)
+        if source is not None
+        else SnapshotSource.given(snapshot or fixture_snapshot())
+    )
+    return factory.make_app(AppOptions(feed, interval=interval, themes=load_themes()))
 
 
 def drive(app: NsviewApp, script, size=SIZE):
@@ -522,6 +527,27 @@ def test_quitting_mid_refresh_stops_the_collection():
 
     drive(app, script)
     assert saw_cancel.wait(30), "the collector was never told to stop"
+
+
+def test_a_loaded_file_is_read_again_on_r_and_is_not_live(tmp_path):
+    from nsview.cli.tui_options import load_snapshot_file
+    from nsview.model import snapshot_to_json
+
+    path = tmp_path / "snap.json"
+    path.write_text(snapshot_to_json(fixture_snapshot()))
+    options = AppOptions(SnapshotSource.file(str(path), load_snapshot_file), themes=load_themes())
+    app = factory.make_app(options)
+
+    async def script(pilot):
+        assert app.collections == 1 and app.source is None  # shown at once; not this host
+        status = str(app.query_one("#status").render())
+        assert f"file {path}" in status
+        await pilot.press("r")
+        await until(pilot, lambda: app.collections == 2, "the file read again")
+        await pilot.press("x")  # join: needs a live view
+        assert "actions need a live view" in app.notices[-1][1]
+
+    drive(app, script)
 
 
 def test_r_without_a_source_says_so():

@@ -89,15 +89,6 @@ def test_load_snapshot_file_reads_the_fixture():
     assert snap.host.hostname == "fixture-host" and len(snap.processes) == 10
 
 
-def test_demo_without_the_lab_is_a_clear_error(monkeypatch):
-    from nsview.cli.tui_options import _run_demo
-    from nsview.errors import NsviewError
-
-    monkeypatch.setitem(sys.modules, "nsview.lab", None)  # makes the import fail
-    with pytest.raises(NsviewError, match="--demo needs the lab"):
-        _run_demo(build_parser().parse_args(["--demo"]))
-
-
 def test_help_lists_the_tui_options():
     res = nsview("--help")
     assert res.returncode == 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from nsview.tui import factory
 from nsview.tui.app import NsviewApp
+from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.themes import builtin_theme_dir, load_themes
 from tests.tui_data import fixture_snapshot
 
@@ -18,12 +20,12 @@ THEMES = ("nsview-dark", "nsview-light", "nsview-contrast")
 
 
 def make_app(theme: str = "nsview-dark") -> NsviewApp:
-    return NsviewApp(
-        snapshot=fixture_snapshot(),
+    options = AppOptions(
+        SnapshotSource.given(fixture_snapshot()),
         themes=load_themes([builtin_theme_dir()]),
         theme=theme,
-        interval=0,
     )
+    return factory.make_app(options)
 
 
 async def settle(pilot) -> None:

@@ -10,6 +10,7 @@ import pytest
 from nsview.errors import UsageError
 from nsview.model import NS_TYPES
 from nsview.tui.app import NsviewApp
+from nsview.tui.factory import AppOptions, SnapshotSource, make_app
 from nsview.tui.themes import (
     DEFAULT_THEME,
     ThemeFileError,
@@ -144,7 +145,7 @@ def run_app(app: NsviewApp, script):
 @pytest.mark.parametrize("name", ["nsview-dark", "nsview-light", "nsview-contrast"])
 def test_each_theme_applies_its_namespace_and_role_colours(name):
     themes = load_themes([builtin_theme_dir()])
-    app = NsviewApp(snapshot=fixture_snapshot(), themes=themes, theme=name)
+    app = make_app(AppOptions(SnapshotSource.given(fixture_snapshot()), themes=themes, theme=name))
 
     async def script(pilot):
         assert app.theme == name
@@ -163,12 +164,13 @@ def test_each_theme_applies_its_namespace_and_role_colours(name):
 def test_app_with_a_bad_theme_falls_back_and_says_so(tmp_path: Path):
     (tmp_path / "broken.toml").write_text('[colors]\nprimary = "nope"\n')
     themes = load_themes([builtin_theme_dir(), tmp_path])
-    app = NsviewApp(
-        snapshot=fixture_snapshot(),
+    options = AppOptions(
+        SnapshotSource.given(fixture_snapshot()),
         themes=themes,
         theme="broken",
-        startup_messages=themes.errors,
+        startup_messages=tuple(themes.errors),
     )
+    app = make_app(options)
 
     async def script(pilot):
         assert app.theme == DEFAULT_THEME
@@ -178,7 +180,8 @@ def test_app_with_a_bad_theme_falls_back_and_says_so(tmp_path: Path):
 
 
 def test_textual_builtin_theme_still_gets_nsview_variables():
-    app = NsviewApp(snapshot=fixture_snapshot(), themes=load_themes([builtin_theme_dir()]))
+    themes = load_themes([builtin_theme_dir()])
+    app = make_app(AppOptions(SnapshotSource.given(fixture_snapshot()), themes=themes))
 
     async def script(pilot):
         app.theme = "textual-light"

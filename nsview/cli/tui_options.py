@@ -90,14 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from nsview.errors import NsviewError
+    from nsview.lab import demo_session
 
-    try:
-        from nsview.lab import demo_session
-    except ImportError:
-        raise NsviewError(
-            "--demo needs the lab (nsview.lab.demo_session), which this build lacks"
-        ) from None
     print("nsview: building the demo lab (torn down again when you quit)…", file=sys.stderr)
     # A lab that was already up (nsview lab up) is left up.
     with demo_session(keep_existing=True):
@@ -105,6 +99,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def launch(args: argparse.Namespace) -> int:
+    from nsview.tui.factory import AppOptions, SnapshotSource, make_app
     from nsview.tui.themes import load_themes, resolve_theme
 
     themes = load_themes()
@@ -112,38 +107,18 @@ def launch(args: argparse.Namespace) -> int:
     for line in warnings:
         print(f"nsview: {line}", file=sys.stderr)
     if args.load:
-        path = args.load
-        snapshot = load_snapshot_file(path)
-
-        def reload(_cancelled):
-            return load_snapshot_file(path)
-
-        source = None
+        source = SnapshotSource.file(args.load, load_snapshot_file)
         interval = args.interval if args.interval is not None else 0.0
-        origin = path
     else:
-        from nsview.collect import CollectOptions
-        from nsview.collect.incremental import IncrementalCollector
-
-        # Each refresh re-reads only what changed (collect/incremental.py).
-        source = IncrementalCollector(CollectOptions(net=not args.no_net)).collect
-
-        snapshot = None
-        reload = None
+        source = SnapshotSource.host(net=not args.no_net)
         interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
-        origin = "live"
-
-    from nsview.tui.app import NsviewApp
-
-    app = NsviewApp(
-        snapshot=snapshot,
+    options = AppOptions(
         source=source,
-        reload=reload,
         interval=interval,
-        themes=themes,
         theme=theme,
-        origin=origin,
-        startup_messages=warnings,
+        themes=themes,
+        startup_messages=tuple(warnings),
     )
+    app = make_app(options)
     app.run()
     return app.return_code or 0

@@ -13,7 +13,7 @@ afterwards. The join/create/delete keys (x, n, d) come that way from
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from typing import ClassVar
 
@@ -25,6 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
@@ -40,6 +41,7 @@ from nsview.errors import Cancelled
 from nsview.model import Namespace, Process, Snapshot
 from nsview.tui.actions_mixin import NamespaceActions
 from nsview.tui.detail import DetailPane
+from nsview.tui.factory import Fetch, SnapshotSource
 from nsview.tui.screens import HelpScreen
 from nsview.tui.themes import (
     DEFAULT_THEME,
@@ -49,10 +51,6 @@ from nsview.tui.themes import (
 )
 from nsview.tui.tree import NsTree
 
-# What a refresh calls, on a worker thread, with ``cancelled``: it turns True
-# when the app no longer wants the result (quitting); a long collection then
-# stops early by raising errors.Cancelled, so quitting does not wait for it.
-Source = Callable[[Callable[[], bool]], Snapshot]
 FILTER_DELAY = 0.15  # seconds of quiet typing before the filter runs
 
 
@@ -178,6 +176,13 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         ("h", "Collapse", "close the row, or go to its parent", "collapse_node"),
     )
 
+    # The state the screen follows: setting one of these updates what shows it
+    # (the trees, the status line, the detail pane) in its watch_ method.
+    lookup: var[Lookup | None] = var(None, init=False)  # the snapshot shown, indexed
+    current_view: var[str] = var("namespaces", init=False)
+    filter_query: var[Query | None] = var(None, init=False)
+    collecting: var[bool] = var(False, init=False)  # a collection is under way
+
     class SnapshotReady(Message):
         def __init__(self, snapshot: Snapshot, seq: int, lookup: Lookup | None = None) -> None:
             super().__init__()
@@ -194,20 +199,16 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     def __init__(
         self,
         *,
-        snapshot: Snapshot | None = None,
-        source: Source | None = None,
-        reload: Source | None = None,
+        source: SnapshotSource,
         interval: float = 0.0,
         themes: ThemeSet | None = None,
         theme: str | None = None,
-        origin: str = "",
         startup_messages: Iterable[str] = (),
     ) -> None:
+        """Build it with ``nsview.tui.factory.make_app``."""
         super().__init__()
-        self.source = source  # the live collector; None when looking at a file
-        self.reload = reload  # re-reads the file given with --load
+        self.feed = source  # where snapshots come from: live, a file, or given
         self.interval = interval
-        self.origin = origin  # "live", or where the snapshot was loaded from
         self.theme_set = themes or ThemeSet()
         for t in self.theme_set.themes.values():
             self.register_theme(t)
@@ -216,15 +217,9 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = wanted
         self.startup_messages = list(startup_messages)
-        self.snapshot: Snapshot | None = None
-        self.lookup: Lookup | None = None
         self.views: dict[str, View] = {}
-        self.filter_query: Query | None = None
         self.filtered: dict[str, Filtered] = {}
-        self.current_view = "namespaces"
-        self.collecting = False
         self.collections = 0  # snapshots applied
-        self._initial = snapshot
         self._seq = itertools.count(1)
         self._latest_seq = 0
         self._timer: Timer | None = None
@@ -272,9 +267,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         for message in self.startup_messages:
             self.say(message, severity="warning", timeout=15)
         self.tree().focus()
-        if self._initial is not None:
-            self.apply_snapshot(self._initial)
-            self._initial = None
+        if self.feed.initial is not None:
+            self.apply_snapshot(self.feed.initial)
             self._schedule_next()
         elif self.fetch is not None:
             self.refresh_now()
@@ -283,9 +277,22 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     # -- helpers ----------------------------------------------------------------------
 
     @property
-    def fetch(self) -> Source | None:
-        """What a refresh calls: the live collector, else the file reader, else nothing."""
-        return self.source or self.reload
+    def fetch(self) -> Fetch | None:
+        """What a refresh calls: the live collector, the file reader, or nothing."""
+        return self.feed.fetch
+
+    @property
+    def source(self) -> Fetch | None:
+        """The live collector; None when the snapshot came from a file or was given."""
+        return self.feed.fetch if self.feed.live else None
+
+    @property
+    def origin(self) -> str:
+        return self.feed.origin
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self.lookup.snapshot if self.lookup is not None else None
 
     def say(self, message: str, *, severity: str = "information", **kwargs) -> None:
         """A notification (plain text, never markup); kept in ``notices`` as well."""
@@ -349,17 +356,19 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     # -- snapshot ---------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: Snapshot, lookup: Lookup | None = None) -> None:
-        self.snapshot = snapshot
         if lookup is None or lookup.snapshot is not snapshot:
             lookup = Lookup(snapshot)
         self.lookup = lookup
-        self.views = build_views(self.lookup)
+
+    def watch_lookup(self, lookup: Lookup | None) -> None:
+        if lookup is None:
+            return
+        self.views = build_views(lookup)
         self.filtered = {}
         self.collections += 1
-        first = self.collections == 1
-        if first:
+        if self.collections == 1:
             procs = self.tree("processes")
-            procs.expanded = {(f"p:{pid}",) for pid in self.lookup.children.get(0, [])}
+            procs.expanded = {(f"p:{pid}",) for pid in lookup.children.get(0, [])}
         self._stale = set(self.views)
         with self.batch_update():
             self._show_tree(self.current_view)
@@ -392,7 +401,6 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         seq = next(self._seq)
         self._latest_seq = seq
         self.collecting = True
-        self._update_status()
         self._collect(seq)
 
     @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
@@ -430,7 +438,6 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.say(
             f"collection failed: {message.error}", title="refresh", severity="error", timeout=10
         )
-        self._update_status()
         self._schedule_next()
 
     def _schedule_next(self) -> None:
@@ -451,6 +458,9 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
 
     # -- status and detail ------------------------------------------------------------
 
+    def watch_collecting(self, collecting: bool) -> None:
+        self._update_status()
+
     def _update_status(self) -> None:
         """One line, most important first: host, counts, the filter, then when and how."""
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -470,8 +480,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             text.append(f"  filter “{self.filter_query.text}”: {count} here", style="bold")
         if snap is not None:
             text.append(f"  {snap.collected_at.replace('T', ' ')}", style="dim")
-        if self.origin and self.origin != "live":
-            text.append(f"  file {self.origin}", style="dim")
+        if self.feed.origin:
+            text.append(f"  file {self.feed.origin}", style="dim")
         if self.collecting and snap is not None:
             text.append("  refreshing…", style="italic")
         elif self.fetch is not None and self.interval > 0:
@@ -497,20 +507,23 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.show_view(name)
 
     def show_view(self, name: str) -> None:
-        """Switch to the Namespaces, Network or Processes view."""
+        """Switch to the Namespaces, Network or Processes view, the cursor in its tree."""
         if name not in {cls.name for cls in VIEW_CLASSES}:
             return
         self.current_view = name
+        tree = self.tree()
+        self.focus_now(tree)
+        if tree.cursor_line < 0 and tree.root.children:
+            tree.cursor_line = 0
+            self._update_detail()
+
+    def watch_current_view(self, name: str) -> None:
         self.query_one("#trees", ContentSwitcher).current = f"tree-{name}"
         tabs = self.query_one("#tabs", Tabs)
         if tabs.active != f"tab-{name}":
             tabs.active = f"tab-{name}"
         if name in self._stale:
             self._show_tree(name)
-        tree = self.tree()
-        self.focus_now(tree)
-        if tree.cursor_line < 0 and tree.root.children:
-            tree.cursor_line = 0
         self._update_detail()
         self._update_status()
 
@@ -553,10 +566,10 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
 
     def set_filter(self, text: str) -> None:
         """Filter every view by ``text`` (empty: no filter)."""
-        query = parse_query(text)
-        if query == self.filter_query or not self.screen_stack:
-            return
-        self.filter_query = query
+        if self.screen_stack:
+            self.filter_query = parse_query(text)
+
+    def watch_filter_query(self, query: Query | None) -> None:
         self.filtered = {}
         self._stale = set(self.views)
         with self.batch_update():
