@@ -14,11 +14,13 @@ import json
 import shutil
 from pathlib import Path
 
+from tests.conftest import unique
 from tests.real_engines import IMAGE, containerd_daemon, rootful_podman, rootless_podman
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PODMAN = FIXTURES / "podman-4.3"
 CONTAINERD = FIXTURES / "containerd-1.6"
+CRI_POD_UID = "5f1c2b6e-7a3d-4e0f-9b8a-2c4d6e8f0a1b"
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -92,7 +94,24 @@ def capture_containerd() -> dict:
             _copy(path, CONTAINERD / "cni" / "networks" / net / path.name)
         for path in engine.cni_conf_dir.iterdir():
             _copy(path, CONTAINERD / "cni-conf" / path.name)
-        return {"network": net, "bridge": bridge, "subnet": subnet}
+    out = {"network": net, "bridge": bridge, "subnet": subnet}
+    with containerd_daemon(cri=True) as engine:
+        net, bridge, subnet = engine.cni_network("198.18.221.0/24")
+        sandbox, ids = engine.cri_pod("web-7f9c", "nsvtns", CRI_POD_UID,
+                                      {"app": ["httpd", "-f", "-p", "80"],
+                                       "side": ["sleep", "600"]}, unique("cri"))
+        tasks = engine.state / "io.containerd.runtime.v2.task"
+        for name in ("config.json", "init.pid"):
+            for path in tasks.glob(f"k8s.io/*/{name}"):
+                _copy(path, CONTAINERD / "state" / path.relative_to(engine.state))
+        for path in Path("/var/lib/cni/results").glob(f"*-{sandbox}-*"):
+            _copy(path, CONTAINERD / "cni" / "results" / path.name)
+        for path in (Path("/var/lib/cni/networks") / net).iterdir():
+            _copy(path, CONTAINERD / "cni" / "networks" / net / path.name)
+        for path in engine.cni_conf_dir.iterdir():
+            _copy(path, CONTAINERD / "cni-conf" / path.name)
+        out["cri"] = {"network": net, "bridge": bridge, "sandbox": sandbox, **ids}
+    return out
 
 
 if __name__ == "__main__":

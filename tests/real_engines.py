@@ -59,13 +59,29 @@ def _subnet() -> str:
     return f"198.18.{random.randrange(100, 250)}.0/24"
 
 
+_HELD: dict[str, list] = {}  # path -> [open file, depth]: this process's own turns
+
+
 @contextlib.contextmanager
 def flocked(path: str) -> Iterator[None]:
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """An exclusive flock on ``path``, re-entrant within this process (a
+    module-scoped fixture holds it while a test in the module takes it again;
+    a second open file's flock would wait for the first forever)."""
+    held = _HELD.get(path)
+    if held is not None:
+        held[1] += 1
         try:
             yield
         finally:
+            held[1] -= 1
+        return
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _HELD[path] = [lock, 1]
+        try:
+            yield
+        finally:
+            del _HELD[path]
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
@@ -87,7 +103,8 @@ def _tar_bytes(rootfs: Path) -> bytes:
     return buf.getvalue()
 
 
-def oci_archive(rootfs: Path, dest: Path, ref: str = IMAGE) -> Path:
+def oci_archive(rootfs: Path, dest: Path, ref: str = IMAGE,
+                cmd: list[str] | None = None) -> Path:
     """An OCI image layout tarball of ``rootfs`` for ``ctr image import``."""
     layer = _tar_bytes(rootfs)
 
@@ -96,7 +113,7 @@ def oci_archive(rootfs: Path, dest: Path, ref: str = IMAGE) -> Path:
 
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "config": {"Cmd": cmd or ["sh"], "Env": ["PATH=/bin"]},
         "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
     }).encode()
     manifest = json.dumps({
@@ -400,7 +417,7 @@ CONTAINERD_CONF = """\
 version = 2
 root = "{base}/root"
 state = "{base}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+disabled_plugins = [{cri_off}"io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.aufs", "io.containerd.internal.v1.tracing",
   "io.containerd.tracing.processor.v1.otlp"]
@@ -411,6 +428,25 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 [debug]
   address = "{base}/debug.sock"
 """
+
+# The CRI plugin, as a kubelet would find it: its pause image is our busybox
+# (no registry here), CNI from the test's conf dir and /usr/lib/cni, pod
+# netns files under the state dir.
+CRI_CONF = """\
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  netns_mounts_under_state_dir = true
+  # no CAP_SYS_RESOURCE here: the pause container cannot get a lower OOM score
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{base}/cni"
+    max_conf_num = 1
+"""
+PAUSE_IMAGE = "localhost/nsvtpause:latest"
+CRI_NAMESPACE = "k8s.io"
 
 CNI_CONFLIST = {
     "cniVersion": "1.0.0",
@@ -431,6 +467,8 @@ class Containerd:
     netns: str
     namespace: str
     cni_networks: list[str] = field(default_factory=list)
+    cri_sandboxes: list[str] = field(default_factory=list)
+    cgroup_tops: list[str] = field(default_factory=list)  # removed in every hierarchy
 
     @property
     def address(self) -> str:
@@ -488,6 +526,44 @@ class Containerd:
             raise AssertionError(f"ctr run --cni failed ({proc.returncode}): "
                                  f"{proc.stderr.strip()}")
 
+    def cri(self):
+        """(runtime stub, api_pb2) for the CRI plugin on our socket (the test
+        extra container-runtime-interface-api has the generated CRI v1 code)."""
+        import grpc
+        from cri_api.v1 import api_pb2, api_pb2_grpc
+
+        channel = grpc.insecure_channel(f"unix://{self.address}")
+        return api_pb2_grpc.RuntimeServiceStub(channel), api_pb2
+
+    def cri_pod(self, name: str, namespace: str, uid: str, containers: dict[str, list[str]],
+                cgroup_top: str) -> tuple[str, dict[str, str]]:
+        """A pod the way a kubelet makes one: RunPodSandbox (pause container, CNI),
+        then each container created in it and started. (sandbox id, name -> id)"""
+        runtime, pb = self.cri()
+        self.cgroup_tops.append(cgroup_top)
+        cgroup_parent = f"/{cgroup_top}/kubepods/besteffort/pod{uid}"
+        logs = self.base / "pods" / uid
+        logs.mkdir(parents=True)
+        config = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=namespace),
+            hostname=name, log_directory=str(logs),
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent))
+        sandbox = runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config),
+                                        timeout=60).pod_sandbox_id
+        self.cri_sandboxes.append(sandbox)
+        ids = {}
+        for cname, argv in containers.items():
+            created = runtime.CreateContainer(pb.CreateContainerRequest(
+                pod_sandbox_id=sandbox, sandbox_config=config,
+                config=pb.ContainerConfig(
+                    metadata=pb.ContainerMetadata(name=cname), image=pb.ImageSpec(image=IMAGE),
+                    command=argv, log_path=f"{cname}.log",
+                    linux=pb.LinuxContainerConfig())), timeout=60)
+            runtime.StartContainer(pb.StartContainerRequest(container_id=created.container_id),
+                                   timeout=60)
+            ids[cname] = created.container_id
+        return sandbox, ids
+
     def task_pid(self, container_id: str) -> int:
         for line in self.ctr("task", "ls").stdout.splitlines()[1:]:
             fields = line.split()
@@ -496,6 +572,15 @@ class Containerd:
         raise AssertionError(f"no task {container_id}")
 
     def teardown(self) -> None:
+        if self.cri_sandboxes:
+            runtime, pb = self.cri()
+            for sandbox in self.cri_sandboxes:  # CNI DEL, then the pod's containers go
+                with contextlib.suppress(Exception):
+                    runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox),
+                                           timeout=60)
+                with contextlib.suppress(Exception):
+                    runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox),
+                                             timeout=60)
         tasks = [line.split()[0] for line in
                  self.ctr("task", "ls", check=False).stdout.splitlines()[1:] if line.strip()]
         for task in tasks:
@@ -510,15 +595,23 @@ class Containerd:
 
 
 @contextlib.contextmanager
-def containerd_daemon() -> Iterator[Containerd]:
+def containerd_daemon(cri: bool = False) -> Iterator[Containerd]:
+    """containerd with its own state; ``cri``: with the CRI plugin (namespace
+    k8s.io), whose CNI network the caller writes with ``cni_network`` first."""
     with flocked(ENGINES_LOCK):
         base = Path(tempfile.mkdtemp(prefix="nsvtctrd"))
         netns = _netns("cd")
         had_run_dir = CONTAINERD_RUN.exists()
         daemon = None
-        engine = Containerd(base=base, netns=netns, namespace=unique("ns"))
+        engine = Containerd(base=base, netns=netns,
+                            namespace=CRI_NAMESPACE if cri else unique("ns"))
         try:
-            (base / "config.toml").write_text(CONTAINERD_CONF.format(base=base))
+            conf = CONTAINERD_CONF.format(
+                base=base, cri_off="" if cri else '"io.containerd.grpc.v1.cri", ')
+            if cri:
+                conf += CRI_CONF.format(base=base, pause=PAUSE_IMAGE)
+                (base / "cni").mkdir()
+            (base / "config.toml").write_text(conf)
             log = open(base / "containerd.log", "wb")  # noqa: SIM115 (closed in finally)
             daemon = subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{netns}", "containerd", "--config",
@@ -526,8 +619,11 @@ def containerd_daemon() -> Iterator[Containerd]:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
             log.close()
             _wait_serving(engine, daemon)
-            archive = oci_archive(busybox_rootfs(base / "rootfs"), base / "image.tar")
-            engine.ctr("image", "import", str(archive))
+            rootfs = busybox_rootfs(base / "rootfs")
+            engine.ctr("image", "import", str(oci_archive(rootfs, base / "image.tar")))
+            if cri:
+                engine.ctr("image", "import", str(oci_archive(
+                    rootfs, base / "pause.tar", PAUSE_IMAGE, ["sleep", "infinity"])))
             yield engine
         finally:
             try:
@@ -544,6 +640,8 @@ def containerd_daemon() -> Iterator[Containerd]:
                     for cached in (CNI_STATE / "results").glob(f"{name}-*"):
                         cached.unlink(missing_ok=True)
                 _rmdir_quietly(CONTAINERD_RUN / "runc" / engine.namespace)
+                for top in engine.cgroup_tops:
+                    remove_cgroup_tree(top)
                 if not had_run_dir:
                     for sub in ("runc", "fifo", "s", ""):
                         _rmdir_quietly(CONTAINERD_RUN / sub)
@@ -562,6 +660,19 @@ def _wait_serving(engine: Containerd, daemon: subprocess.Popen) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("containerd did not start serving in 60 s")
+
+
+def remove_cgroup_tree(top: str) -> None:
+    """Remove ``/<top>`` and what is under it in every cgroup hierarchy (runc
+    makes a container's cgroup in each v1 controller and removes only the leaf)."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        base = hierarchy / top
+        if not base.is_dir():
+            continue
+        for directory in sorted((p for p in base.rglob("*") if p.is_dir()),
+                                key=lambda p: len(p.parts), reverse=True):
+            _rmdir_quietly(directory)
+        _rmdir_quietly(base)
 
 
 def _rmdir_quietly(path: Path) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import nsview_bin
-from tests.real_engines import IMAGE, containerd_daemon
+from tests.conftest import nsview_bin, unique
+from tests.real_engines import IMAGE, PAUSE_IMAGE, containerd_daemon
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -88,3 +89,37 @@ def test_joined_none_and_host(containerd):
     assert alone["network_mode"] == "none" and not alone["networks"]
     assert onhost["network_mode"] == "host" and onhost["kernel_network_mode"] == "host"
     assert onhost["ns"]["net"] == os.stat(f"/run/netns/{engine.netns}").st_ino
+
+
+def test_kubernetes_pod_through_the_cri_plugin():
+    """A pod made the way a kubelet makes one (RunPodSandbox, CreateContainer,
+    StartContainer over CRI v1), on a CNI bridge."""
+    with containerd_daemon(cri=True) as engine:
+        net, bridge, _subnet = engine.cni_network()
+        uid = str(uuid.uuid4())
+        pod_name, namespace = unique("web"), unique("kns")
+        sandbox, ids = engine.cri_pod(pod_name, namespace, uid,
+                                      {"app": ["httpd", "-f", "-p", "80"],
+                                       "side": ["sleep", "600"]}, unique("cri"))
+        snap = dump()
+        found = {c["id"]: c for c in snap["containers"] if c["engine"] == "containerd"}
+        pause, app, side = found[sandbox], found[ids["app"]], found[ids["side"]]
+        expected_pod = {"name": pod_name, "namespace": namespace, "uid": uid, "id": sandbox}
+        for container in (pause, app, side):
+            assert container["pod"] == expected_pod and container["namespace"] == "k8s.io"
+            assert f"/kubepods/besteffort/pod{uid}/{container['id']}" in container["cgroup"]
+        assert pause["sandbox"] and not app["sandbox"] and not side["sandbox"]
+        assert (pause["name"], app["name"], side["name"]) == (pod_name, "app", "side")
+        assert pause["image"] == PAUSE_IMAGE and app["image"] == IMAGE
+        # the pause container owns the pod's net, ipc and uts
+        for ns_type in ("net", "ipc", "uts"):
+            assert app["ns"][ns_type] == side["ns"][ns_type] == pause["ns"][ns_type]
+        assert app["network_mode"] == "pod" and app["kernel_network_mode"] == "pod"
+        assert pause["network_mode"] == net
+        [attachment] = pause["networks"]  # CRI's cni-loopback (lo) is not an attachment
+        assert attachment["name"] == net and attachment["bridge"] == bridge
+        assert attachment["interface"] == "eth0" and attachment["ip"].startswith("198.18.")
+        netns = next(n for n in snap["namespaces"]
+                     if n["type"] == "net" and n["inode"] == pause["ns"]["net"])
+        assert set(netns["containers"]) >= {sandbox, ids["app"], ids["side"]}
+        assert "/io.containerd.grpc.v1.cri/netns/cni-" in pause["sandbox_key"]

@@ -167,6 +167,8 @@ def _add_cached(cached: dict, path: str, state: CniState) -> None:
     result = cached.get("result") or {}
     interfaces = result.get("interfaces") or []
     ifname = cached.get("ifName")
+    if net is not None and net["driver"] == "loopback":
+        return  # CRI's cni-loopback: every pod's lo, nothing to attribute
     for ip in result.get("ips") or []:
         iface = {}
         index = ip.get("interface")
