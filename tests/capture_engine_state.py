@@ -45,7 +45,8 @@ def _copy_podman_storage(graphroot: Path, dest: Path, networks: Path | None) -> 
 
 
 def capture_podman() -> dict:
-    shutil.rmtree(PODMAN, ignore_errors=True)
+    for old in ("rootful", "rootless"):  # README.md stays
+        shutil.rmtree(PODMAN / old, ignore_errors=True)
     ids: dict = {}
     with rootful_podman() as podman:
         podman.networks.append("nsvtappnet")
@@ -71,8 +72,8 @@ def capture_podman() -> dict:
 
 
 def capture_containerd() -> dict:
-    shutil.rmtree(CONTAINERD, ignore_errors=True)
-    CONTAINERD.mkdir(parents=True)
+    for old in ("state", "root", "cni", "cni-conf"):  # README.md stays
+        shutil.rmtree(CONTAINERD / old, ignore_errors=True)
     with containerd_daemon() as engine:
         engine.namespace = "nsvt"  # stable names in the copies
         engine.ctr("image", "import", str(engine.base / "image.tar"))
