@@ -29,17 +29,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start_dump_walk() -> SharedWalk | None:
-    """The process walk of /proc, begun now if this looks like ``nsview dump``.
+    """The process walk of /proc, begun now if this looks like ``nsview dump`` or
+    ``nsview net`` (which reads less of each process).
 
-    Only a guess from the first word: argparse decides later, and whatever
-    does not take the walk cancels it.
+    Only a guess from the first word: argparse decides later, whatever does
+    not take the walk cancels it, and a collection whose plan differs from the
+    guess (collect.parallel.walk_plan) reads anew.
     """
     words = sys.argv[1:]
-    if words[:1] != ["dump"] or any(word.startswith("--proc") for word in words):
+    if any(word.startswith("--proc") for word in words):
         return None
-    from nsview.collect.parallel import start_task_walk
+    from nsview.collect.parallel import start_task_walk, walk_plan
 
+    if words[:1] == ["net"]:
+        plan = walk_plan(one_netns=True)
+    elif words[:1] == ["dump"] and not any(w.startswith(("--type", "--pid")) for w in words):
+        plan = walk_plan()  # a filtered dump reads less: its walk starts once parsed
+    else:
+        return None
     try:
-        return start_task_walk("/proc")
+        return start_task_walk("/proc", **plan)
     except OSError:
         return None  # the collection reports it

@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     inode, path = _resolve_target(args.target, args.proc)
     target = NetTarget(inode, path) if inode is not None else NetTarget(name=args.target)
-    snapshot = collect_snapshot(CollectOptions(proc=args.proc, net=True, net_target=target))
+    early_walk = args.early_walk if args.proc == "/proc" else None  # see cli.main
+    snapshot = collect_snapshot(
+        CollectOptions(proc=args.proc, net=True, net_target=target, started_walk=early_walk)
+    )
     ns = target.find(snapshot)
     # What the process walk could not see (PID 1's links, say) is dump's story;
     # here only what stood between us and this netns's network is worth a line.

@@ -95,16 +95,20 @@ def walk_processes(
     diags: Diagnostics,
     started: SharedWalk | None = None,
     check: Callable[[], None] | None = None,
+    types: tuple[str, ...] | None = None,
+    plan: dict | None = None,
 ) -> tuple[list[Process], MountTables, list[TaskRecord]]:
     """Read every process and its threads (``started``: a walk already begun;
     ``check``: called now and then, may raise to stop, see SharedWalk.finish).
+    ``types``: only these namespace types (None: all); ``plan``: what to read
+    (collect.parallel.walk_plan), when the walk is not ``started`` already.
 
     Returns the processes, the mount tables the walk read (for walk_mounts),
     and the raw records (their fds are resolved later, once the nsfs mount
     points are known).
     """
     try:
-        walk = started or start_task_walk(proc)
+        walk = started or start_task_walk(proc, **(plan or {}))
     except OSError as exc:
         diags.add("error", "proc", f"cannot list {proc}: {exc.strerror}")
         return [], MountTables(), []
@@ -122,12 +126,15 @@ def walk_processes(
         if record.error:
             diags.add("denied", "process", record.error.removeprefix("denied: "), pid)
             continue
-        processes.append(_process(record))
-        if record.ns is None:
+        links = record.ns
+        if types is not None and links:  # mnt may be read for the mount tables only
+            links = {t: inode for t, inode in links.items() if t in types}
+        processes.append(_process(record, links))
+        if links is None:
             diags.add("denied", "namespaces", record.ns_error or "", pid)
             continue
         holder = Holder("process", pid=pid)  # one object shared by the 8 namespaces
-        for key in record.ns.items():  # (type, inode): the table's key
+        for key in links.items():  # (type, inode): the table's key
             ns = by_key.get(key) or table.get(*key)
             ns.pids.append(pid)
             ns.holders.append(holder)
@@ -166,7 +173,7 @@ class MountTables:
 _NS_FIELD = TaskRecord.FIELDS.index("ns")
 
 
-def _process(record: TaskRecord) -> Process:
+def _process(record: TaskRecord, links: dict[str, int] | None) -> Process:
     return Process(
         pid=record.pid,
         ppid=record.ppid,
@@ -175,7 +182,7 @@ def _process(record: TaskRecord) -> Process:
         uid=record.uid,
         nspid=record.nspid or [record.pid],
         cgroup=record.cgroup,
-        ns=record.ns or {},
+        ns=links or {},
         ns_for_children=record.ns_for_children or {},
         threads=record.threads,
         kthread=record.kthread,
@@ -226,14 +233,19 @@ def _nsfs_identity(path: str) -> tuple[str, int] | None:
 
 
 def walk_mounts(
-    proc: str, tables: MountTables, table: NamespaceTable, diags: Diagnostics
+    proc: str,
+    tables: MountTables,
+    table: NamespaceTable,
+    diags: Diagnostics,
+    only_mnt: frozenset[int] | None = None,
 ) -> frozenset[str]:
     """Add namespaces bind-mounted anywhere, from each mount namespace's table.
 
     The walk read each table once on its side (two processes: a namespace may
     be read twice, a mount seen by many namespaces is kept once per path,
     with the first process in pid order that sees it). A namespace none of
-    whose processes the walk could read is tried again here through the others.
+    whose processes the walk could read is tried again here through the others
+    (``only_mnt``: only these mount namespaces, for a walk that read no tables).
     Returns every nsfs mount point seen.
     """
     seen: set[tuple[str, int, str]] = set()
@@ -261,7 +273,7 @@ def walk_mounts(
         for ns_type, inode, mountpoint in result:
             add(ns_type, inode, mountpoint, pid)
     for mnt_inode, pids in tables.pids.items():
-        if mnt_inode in read:
+        if mnt_inode in read or (only_mnt is not None and mnt_inode not in only_mnt):
             continue
         mounts = _read_mounts(proc, [pid for pid in pids if pid not in tried], diags)
         if mounts is None:
@@ -284,13 +296,18 @@ def _read_mounts(proc: str, pids: list[int], diags: Diagnostics) -> list[procfs.
     return None
 
 
-def resolve_relations(table: NamespaceTable, diags: Diagnostics) -> None:
-    """Fill id, owner, parent and owner_uid with the nsfs ioctls.
+def resolve_relations(
+    table: NamespaceTable, diags: Diagnostics, types: tuple[str, ...] | None = None
+) -> None:
+    """Fill id, owner, parent and owner_uid with the nsfs ioctls (``types``: of
+    namespaces of these types only, and the owners and parents they lead to).
 
     Owners and parents that no process, fd or mount holds (kept alive only by
     their children) are added to the table as they are met.
     """
-    pending: list[tuple[Namespace, int | None]] = [(ns, None) for ns in table.by_key.values()]
+    pending: list[tuple[Namespace, int | None]] = [
+        (ns, None) for ns in table.by_key.values() if types is None or ns.type in types
+    ]
     while pending:
         ns, fd = pending.pop()
         if fd is None:

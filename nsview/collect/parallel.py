@@ -58,6 +58,7 @@ class SharedWalk:
         self._pipe: int | None = None
         self._cursor: memoryview | None = None
         self._mapping: mmap.mmap | None = None
+        self.plan: dict = {}  # what start_task_walk's reader reads (see walk_plan)
 
     def start(self) -> SharedWalk:
         """Fork the helper (when it pays and is safe); it starts reading at once."""
@@ -153,14 +154,40 @@ class SharedWalk:
             return  # reaped already (SIGCHLD ignored)
 
 
-def start_task_walk(proc: str) -> SharedWalk:
+def walk_plan(
+    types: tuple[str, ...] | None = None,
+    detail_pids: tuple[int, ...] | None = None,
+    one_netns: bool = False,
+) -> dict:
+    """WalkReader's arguments for what a collection asks (the less, the less is read).
+
+    ``types``: only these namespace types; ``detail_pids``: cmdline and cgroup of
+    these processes only; ``one_netns``: one network namespace (``nsview net``):
+    net links, and mnt ones to know who shares this process's mount table (its
+    ip netns and Docker names), but no mount table read during the walk.
+    """
+    plan: dict = {}
+    if one_netns:
+        plan["types"] = ("net", "mnt")
+        plan["mount_tables"] = False
+    elif types is not None:
+        plan["types"] = tuple(types)
+    if detail_pids is not None:
+        plan["details"] = frozenset(detail_pids)
+    return plan
+
+
+def start_task_walk(proc: str, **plan) -> SharedWalk:
     """Begin reading every process of ``proc``, and each mount namespace's table, with
     :class:`~nsview.kernel.mountinfo.WalkReader`: a forked helper starts at once;
     ``.finish()`` gives (TaskRecord tuple, mount table result) in pid order.
 
-    Raises OSError when ``proc`` cannot be listed.
+    ``plan``: WalkReader's types, details and mount_tables (see walk_plan), kept
+    as the walk's ``plan``. Raises OSError when ``proc`` cannot be listed.
     """
-    return SharedWalk(WalkReader(proc), list_pids(proc)).start()
+    walk = SharedWalk(WalkReader(proc, **plan), list_pids(proc))
+    walk.plan = plan
+    return walk.start()
 
 
 def _checked(result, index: int, check: Callable[[], None] | None):

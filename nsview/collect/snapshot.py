@@ -16,7 +16,7 @@ from nsview.collect.namespaces import (
     walk_mounts,
     walk_processes,
 )
-from nsview.collect.parallel import SharedWalk
+from nsview.collect.parallel import SharedWalk, walk_plan
 from nsview.collect.target import NetTarget
 from nsview.errors import Cancelled
 from nsview.model import Host, Snapshot, paused_gc
@@ -29,7 +29,13 @@ class CollectOptions:
     net_pids: tuple[int, ...] | None = None  # only the netns of these processes (None = all)
     conntrack: bool = False  # with net: each netns's conntrack entries too (capped)
     # Only this one netns (``nsview net``), instead of net_pids; UsageError if it names none.
+    # It shortens the walk: only net links, and no mount table but this process's (names).
     net_target: NetTarget | None = None
+    # Read only namespaces of these types (dump --type): their links, fds, mounts and
+    # relations; a process's ns lists only these. None: all.
+    types: tuple[str, ...] | None = None
+    # Read cmdline and cgroup of these processes only (dump --pid shows no other). None: all.
+    detail_pids: tuple[int, ...] | None = None
     # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
     started_walk: SharedWalk | None = None
     # Asked between steps (every few dozen processes, each network namespace):
@@ -52,15 +58,20 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
     check = _raiser(options.cancelled)
     diags = Diagnostics()
     table = NamespaceTable(proc)
+    types, plan, only_mnt = _walk_plan(options)
+    started = options.started_walk
+    if started is not None and getattr(started, "plan", plan) != plan:
+        started.cancel()  # begun for other options (cli.main guessed from argv): read anew
+        started = None
     with paused_gc():  # tens of thousands of acyclic objects: nothing for it to find
         processes, mount_tables, records = walk_processes(
-            proc, table, diags, options.started_walk, check
+            proc, table, diags, started, check, types, plan
         )
-        nsfs_paths = walk_mounts(proc, mount_tables, table, diags)
+        nsfs_paths = walk_mounts(proc, mount_tables, table, diags, only_mnt)
         walk_fds(proc, records, table, diags, nsfs_paths)
         if check:
             check()
-        resolve_relations(table, diags)
+        resolve_relations(table, diags, types)
         namespaces = sorted(table.by_key.values(), key=lambda ns: (ns.type, ns.inode))
         for ns in namespaces:
             ns.pids.sort()
@@ -104,10 +115,28 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
                 diags.add,
                 proc=proc,
                 engine_roots=options.engine_roots,
-                socket_timeout=options.engine_socket_timeout,
+                # One netns (nsview net): the engines' state files name it; asking their
+                # sockets costs more than reading the namespace.
+                socket_timeout=0 if options.net_target else options.engine_socket_timeout,
             )
     snapshot.diagnostics = diags.items()
     return snapshot
+
+
+def _walk_plan(options: CollectOptions) -> tuple[tuple[str, ...] | None, dict, frozenset | None]:
+    """(types, collect.parallel.walk_plan's plan, the mount tables to read after the
+    walk: None for all) for what the options ask."""
+    one_netns = options.net_target is not None
+    plan = walk_plan(options.types, options.detail_pids, one_netns)
+    if not one_netns:
+        return options.types, plan, None
+    # One netns: who is in it and what names it (ip netns/Docker names are bind
+    # mounts in this mount namespace); not every mount table of the host.
+    try:
+        own = frozenset({os.stat(f"{options.proc}/self/ns/mnt").st_ino})
+    except OSError:
+        own = frozenset()
+    return ("net",), plan, own
 
 
 def socket_owners(records) -> dict[int, list[int]]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 
+from nsview.kernel.nstypes import NS_TYPES
 from nsview.kernel.procfs import TaskReader
 
 # What separates a mountinfo line's optional fields from its filesystem type.
@@ -257,16 +258,28 @@ class WalkReader:
     The mount table result is MountTableReader.read's for the process's mount
     namespace (None for kernel threads, whose namespace is the host's and is
     read through a user process, and when the links were not readable).
+    ``types``, ``details`` as TaskReader's; ``mount_tables=False`` reads none
+    (the caller reads the few it needs).
     """
 
-    def __init__(self, proc: str, watch: MountWatch | None = None) -> None:
-        self.tasks = TaskReader(proc)
+    def __init__(
+        self,
+        proc: str,
+        watch: MountWatch | None = None,
+        types: tuple[str, ...] = NS_TYPES,
+        details: frozenset[int] | None = None,
+        mount_tables: bool = True,
+    ) -> None:
+        if mount_tables and "mnt" not in types:
+            types = (*types, "mnt")  # to read each mount namespace's table once
+        self.tasks = TaskReader(proc, types, details)
         self.mounts = MountTableReader(proc, watch)
+        self.mount_tables = mount_tables
 
     def __call__(self, pid: int) -> tuple:
         record = self.tasks.read(pid)
         ns = record.ns
         mounts = None
-        if ns is not None and not record.kthread and "mnt" in ns:
+        if self.mount_tables and ns is not None and not record.kthread and "mnt" in ns:
             mounts = self.mounts.read(pid, ns["mnt"])
         return record.as_tuple(), mounts

@@ -53,14 +53,17 @@ def parse_ns_link(target: str) -> tuple[str, int] | None:
         return None
 
 
-def read_ns_links(ns_dir: str) -> tuple[dict[str, int], dict[str, int]]:
-    """(type -> inode, for_children type -> inode) from a /proc/.../ns directory.
+def read_ns_links(
+    ns_dir: str, types: tuple[str, ...] = NS_TYPES
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(type -> inode, for_children type -> inode) from a /proc/.../ns directory,
+    for ``types`` only (default: all).
 
     A type the kernel lacks (no time namespaces before 5.6) is simply absent.
     Raises Gone when the task vanished and Denied when its links are hidden.
     """
     links: dict[str, int] = {}
-    for ns_type in NS_TYPES:
+    for ns_type in types:
         try:
             target = os.readlink(f"{ns_dir}/{ns_type}")
         except FileNotFoundError:
@@ -73,6 +76,8 @@ def read_ns_links(ns_dir: str) -> tuple[dict[str, int], dict[str, int]]:
         links[ns_type] = int(target[len(ns_type) + 2 : -1])
     children: dict[str, int] = {}
     for name, ns_type in FOR_CHILDREN.items():
+        if ns_type not in links:
+            continue
         try:
             target = os.readlink(f"{ns_dir}/{name}")
         except OSError:
@@ -239,16 +244,21 @@ class TaskReader:
     the others reuse its links.
     """
 
-    def __init__(self, proc: str) -> None:
+    def __init__(
+        self, proc: str, types: tuple[str, ...] = NS_TYPES, details: frozenset[int] | None = None
+    ) -> None:
         self.proc = proc
+        self.types = types  # the namespace links to read
+        self.details = details  # pids whose cmdline and cgroup are read (None: all)
         self._kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
 
     def __call__(self, pid: int) -> tuple:
         return self.read(pid).as_tuple()
 
     def read(self, pid: int) -> TaskRecord:
+        details = self.details is None or pid in self.details
         try:
-            record = read_task(self.proc, pid, self._kthread_ns)
+            record = read_task(self.proc, pid, self._kthread_ns, self.types, details)
         except Gone:
             return TaskRecord(pid, error="gone")
         except Denied as exc:
@@ -265,12 +275,18 @@ def read_tasks(proc: str, pids: list[int]) -> list[TaskRecord]:
 
 
 def read_task(
-    proc: str, pid: int, kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None
+    proc: str,
+    pid: int,
+    kthread_ns: tuple[dict[str, int], dict[str, int]] | None = None,
+    types: tuple[str, ...] = NS_TYPES,
+    details: bool = True,
 ) -> TaskRecord:
     """One process: identity, namespaces, differing threads, namespace fds.
 
     ``kthread_ns``: the namespaces of a kernel thread already read; kernel
     threads never leave the initial namespaces, so the others reuse them.
+    ``types``: the namespace links to read; ``details``: False skips cmdline
+    and cgroup (a filtered dump that will not show this process).
     Raises Gone or Denied only when the process itself is unreadable.
     """
     base = f"{proc}/{pid}"
@@ -280,8 +296,8 @@ def read_task(
     kthread = status.get("Kthread") == "1" or (
         "Kthread" not in status and (pid == 2 or ppid == "2")
     )
-    cmdline_raw = None if kthread else _read_if_allowed(f"{base}/cmdline")
-    cgroup_text = _read_if_allowed(f"{base}/cgroup")
+    cmdline_raw = None if kthread or not details else _read_if_allowed(f"{base}/cmdline")
+    cgroup_text = _read_if_allowed(f"{base}/cgroup") if details else None
     cgroup = None if cgroup_text is None else parse_cgroup(cgroup_text)
     uid_field = status.get("Uid", "").split()
     nspid = status.get("NSpid", "").split()
@@ -293,13 +309,13 @@ def read_task(
         ns, children = kthread_ns
     else:
         try:
-            ns, children = read_ns_links(f"{base}/ns")
+            ns, children = read_ns_links(f"{base}/ns", types)
         except Denied as exc:
             ns_error = str(exc)
 
     thread_ns = thread_error = None
     if threads > 1 and ns is not None:
-        thread_ns, thread_error = _read_thread_ns(proc, pid, ns)
+        thread_ns, thread_error = _read_thread_ns(proc, pid, ns, types)
 
     fd_refs = fd_paths = fd_error = sockets = None
     if not kthread:
@@ -333,7 +349,7 @@ def read_task(
 
 
 def _read_thread_ns(
-    proc: str, pid: int, main_ns: dict[str, int]
+    proc: str, pid: int, main_ns: dict[str, int], types: tuple[str, ...] = NS_TYPES
 ) -> tuple[list[tuple[int, dict[str, int]]], str | None]:
     """Threads whose namespaces differ from the main thread's, with only those types."""
     try:
@@ -346,7 +362,7 @@ def _read_thread_ns(
         if tid == pid:
             continue
         try:
-            links, _children = read_ns_links(f"{proc}/{pid}/task/{tid}/ns")
+            links, _children = read_ns_links(f"{proc}/{pid}/task/{tid}/ns", types)
         except Gone:
             continue
         except Denied as exc:
