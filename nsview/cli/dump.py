@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         args.proc,
         net=want_net,
         net_pids=pids,
+        types=args.types,  # the filters also shorten the walk
+        detail_pids=pids,
         started_walk=early_walk,
         conntrack=args.conntrack,
         containers=not args.no_containers,
