@@ -125,6 +125,15 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             tooltip="go to the related row: veth peer, bridge, namespace, process…",
             priority=True,
         ),
+        Binding(
+            "p",
+            "trace_path",
+            "Path",
+            show=False,  # the footer is full at 80 columns; ? and the palette list it
+            id="path",
+            tooltip="trace the traffic paths of this row (DNAT rule, container, process, "
+            "netns); every hop jumps to its row",
+        ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="read the system again now"),
         Binding("t", "cycle_theme", "Theme", id="theme", tooltip="next colour theme"),
         Binding(
@@ -629,6 +638,12 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         return True
 
     # -- other actions ----------------------------------------------------------------
+
+    def action_trace_path(self) -> None:
+        self._not_while_typing()
+        from nsview.tui.paths import open_paths
+
+        open_paths(self)
 
     def action_help(self) -> None:
         keys = [(key, title, help_text) for key, title, help_text, _ in self.action_list()]

@@ -240,10 +240,9 @@ class Tracer:
 
     def _local_out(self, w: _Walk, netns: int, pkt: Packet) -> list[Path]:
         """A connection made in ``netns``: OUTPUT, route, then local or out."""
-        net = self.idx.nets[netns]
         ctx = self.idx.context(netns)
         rules = self.idx.rules(netns)
-        first = routing.lookup(net, pkt.dst, mark=pkt.mark)
+        first = self._lookup(netns, pkt.dst, mark=pkt.mark)
         pkt = pkt.copy(oif=self._oif(first), iif=None)
         if pkt.src is None:
             pkt.src = self._source_for(netns, pkt.dst, first)
@@ -254,7 +253,7 @@ class Tracer:
             for w2, p2, dnat in self._nat(out, w1, netns, "output", "OUTPUT", p1, ctx, rules):
                 decision = first
                 if dnat:  # the destination changed: routed again
-                    decision = routing.lookup(net, p2.dst, mark=p2.mark)
+                    decision = self._lookup(netns, p2.dst, mark=p2.mark)
                     p2.oif = self._oif(decision)
                 for w3, p3 in self._hook(
                     out, w2, netns, "output", p2, ctx, rules, after=DNAT_PRIORITY, name="OUTPUT"
@@ -290,7 +289,7 @@ class Tracer:
                 for w3, p3 in self._hook(
                     out, w2, netns, "prerouting", p2, ctx, rules, after=DNAT_PRIORITY
                 ):
-                    decision = routing.lookup(net, p3.dst, src=p3.src, iif=p3.iif, mark=p3.mark)
+                    decision = self._lookup(netns, p3.dst, src=p3.src, iif=p3.iif, mark=p3.mark)
                     w4 = self._route_hop(w3, netns, p3, decision)
                     if decision.kind == "blocked":
                         out.append(
@@ -733,6 +732,20 @@ class Tracer:
             destination=w.destination,
             assumed=[text for text, _ in w.assumed],
         )
+
+    def _lookup(self, netns: int, dst: Any, **kw: Any) -> routing.RouteDecision:
+        """The route lookup; an address of the namespace is local even when the
+        snapshot lacks its ``local`` table routes (an older or partial one)."""
+        decision = routing.lookup(self.idx.nets[netns], dst, **kw)
+        if decision.kind != "local" and self.idx.owner_in(netns, dst) is not None:
+            owner = self.idx.owner_in(netns, dst)
+            return routing.RouteDecision(
+                "local",
+                dev=owner.name,
+                table="local",
+                reason=f"{dst} is an address of {owner.name} (no local route in the snapshot)",
+            )
+        return decision
 
     def _oif(self, decision: routing.RouteDecision) -> str | None:
         if decision.kind == "local":
