@@ -21,8 +21,10 @@ from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.screens import HelpScreen
 from nsview.tui.themes import load_themes
 from tests.tui_data import HOST_NS, LAB_A_NET, LAB_B_NET, WEB_NET, fixture_snapshot, large_snapshot
+from tests.tui_drive import walk_to
 
 HOST_NET = HOST_NS["net"]
+VETHAAA = (f"ns:net:{HOST_NET}", "if:3", "if:5")  # a veth port of docker0, its peer in WEB_NET
 SIZE = (100, 30)
 
 
@@ -166,6 +168,8 @@ def test_clicking_a_tab_while_typing_a_filter_switches_views():
         assert app.current_view == "processes" and app.is_running
         assert app.focused is app.tree("processes")
 
+    drive(app, script)
+
 
 def test_digits_slash_g_and_enter_are_text_in_the_filter_box():
     app = make_app()
@@ -184,12 +188,12 @@ def test_detail_pane_follows_the_cursor():
     app = make_app()
 
     async def script(pilot):
-        await pilot.press("2", "l", "j", "j", "j", "l", "j")
+        await walk_to(pilot, VETHAAA, view="network")
         pane = app.query_one(DetailPane)
         assert pane.detail.title == "interface vethaaa @ systemd (1)"
         assert ("peer", "eth0 (ifindex 2) @ nginx (601) [resolved]") in pane.detail.rows
         assert pane.relations[0].ref == InterfaceRef(WEB_NET, 2)
-        await pilot.press("j")
+        await goto(pilot, app, "vethbbb")
         assert pane.detail.title == "interface vethbbb @ systemd (1)"
 
     drive(app, script)
@@ -202,10 +206,7 @@ def test_g_jumps_veth_to_peer_and_back():
     app = make_app()
 
     async def script(pilot):
-        await pilot.press("2", "l")
-        await goto(pilot, app, "docker0  bridge")
-        await pilot.press("l", "j")
-        assert cursor(app) == (f"ns:net:{HOST_NET}", "if:3", "if:5")
+        await walk_to(pilot, VETHAAA, view="network")
         await pilot.press("g")
         assert cursor(app) == (f"ns:net:{WEB_NET}", "if:2")
         assert "↔ vethaaa" in app.tree().cursor_item().text
@@ -223,8 +224,8 @@ def test_g_from_process_goes_to_its_own_namespace_then_to_its_main_process():
         await goto(pilot, app, "400  sshd")
         await pilot.press("l")
         await goto(pilot, app, "410  bash")
-        await pilot.press("l", "j", "j")  # bash → namespaces group → 800 sleep
-        assert cursor(app)[-1] == "p:800"
+        await pilot.press("l")
+        await goto(pilot, app, "800  sleep")
         await pilot.press("g")
         assert app.current_view == "namespaces"
         assert cursor(app) == ("type:net", f"ns:net:{LAB_A_NET}")
@@ -252,9 +253,7 @@ def test_enter_on_a_related_row_in_the_detail_pane_jumps():
     app = make_app()
 
     async def script(pilot):
-        await pilot.press("2", "l")
-        await goto(pilot, app, "docker0  bridge")
-        await pilot.press("l", "j")
+        await walk_to(pilot, VETHAAA, view="network")
         await pilot.press("tab")
         assert isinstance(app.focused, OptionList)
         await pilot.press("down")  # second relation: the bridge
@@ -671,7 +670,7 @@ def test_selected_target_gives_process_or_namespace():
         await pilot.press("3")
         target = app.selected_target()
         assert isinstance(target, Process) and target.pid == 1
-        await pilot.press("2", "l", "j")
+        await walk_to(pilot, (f"ns:net:{HOST_NET}", "if:1"), view="network")
         target = app.selected_target()
         assert isinstance(target, Namespace) and target.inode == HOST_NET  # lo → its netns
 
@@ -691,7 +690,8 @@ def test_works_at_80x24():
         assert tree.size.height >= 15
         footer = app.query_one(Footer)
         assert footer.size.height == 1
-        await pilot.press("2", "l", "j", "j", "j", "l", "j", "g")
+        await walk_to(pilot, VETHAAA, view="network")
+        await pilot.press("g")
         assert cursor(app) == (f"ns:net:{WEB_NET}", "if:2")
         text = app.export_screenshot()
         assert "Quit" in text and "Filter" in text

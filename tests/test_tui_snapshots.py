@@ -14,7 +14,10 @@ from nsview.tui import factory
 from nsview.tui.app import NsviewApp
 from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.themes import builtin_theme_dir, load_themes
-from tests.tui_data import fixture_snapshot
+from tests.tui_data import HOST_NS, LAB_A_NET, fixture_snapshot
+from tests.tui_drive import walk_to
+
+HOST_NET = HOST_NS["net"]
 
 THEMES = ("nsview-dark", "nsview-light", "nsview-contrast")
 
@@ -39,7 +42,7 @@ async def settle(pilot) -> None:
 
 async def open_bridge_port(pilot) -> None:
     """Network view, host netns open, docker0 open, cursor on the veth port vethaaa."""
-    await pilot.press("2", "l", "j", "j", "j", "l", "j")
+    await walk_to(pilot, (f"ns:net:{HOST_NET}", "if:3", "if:5"), view="network")  # vethaaa
     await settle(pilot)
 
 
@@ -50,7 +53,7 @@ def test_network_view_per_theme(snap_compare, theme):
 
 def test_namespaces_view(snap_compare):
     async def run_before(pilot):
-        await pilot.press("j", "j", "j", "l", "j", "j", "l", "j")
+        await walk_to(pilot, ("type:net", f"ns:net:{LAB_A_NET}", "h:1"))  # its bind mount
         await settle(pilot)
 
     assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 32))
@@ -58,7 +61,8 @@ def test_namespaces_view(snap_compare):
 
 def test_processes_view(snap_compare):
     async def run_before(pilot):
-        await pilot.press("3", "j", "j", "j", "l", "j", "j", "l", "j", "l", "j", "j", "l")
+        # a container shim's namespaces, open
+        await walk_to(pilot, ("p:1", "p:500", "p:600", "ns", "ns:ipc"), view="processes")
         await settle(pilot)
 
     assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 32))
