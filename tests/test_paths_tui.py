@@ -11,7 +11,8 @@ from nsview.analyze.paths.jumps import hop_relation, questions_for, traces_for
 from nsview.analyze.refs import InterfaceRef, NatRuleRef, ProcessRef
 from nsview.analyze.relations import Relation
 from nsview.model import Socket
-from nsview.tui.app import NsviewApp
+from nsview.tui import factory
+from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.paths import PathScreen
 from nsview.tui.themes import load_themes
 from tests.tui_data import HOST_NS, WEB_NET, fixture_snapshot
@@ -28,6 +29,11 @@ def _snapshot():
                inode=9),
     ]
     return snap
+
+
+def _app():
+    feed = SnapshotSource.given(_snapshot())
+    return factory.make_app(AppOptions(feed, themes=load_themes()))
 
 
 def test_a_dnat_rule_asks_for_its_port_and_every_hop_has_a_jump():
@@ -49,7 +55,7 @@ def test_a_dnat_rule_asks_for_its_port_and_every_hop_has_a_jump():
 
 
 def test_p_opens_the_paths_and_enter_jumps_to_the_hop():
-    app = NsviewApp(snapshot=_snapshot(), themes=load_themes())
+    app = _app()
 
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:
@@ -76,7 +82,7 @@ def test_p_opens_the_paths_and_enter_jumps_to_the_hop():
 
 
 def test_p_where_there_is_nothing_to_trace_says_so():
-    app = NsviewApp(snapshot=_snapshot(), themes=load_themes())
+    app = _app()
 
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:
