@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=type(p))
     up = lab_sub.add_parser("up", help="build the lab (idempotent)")
     up.add_argument("--json", action="store_true", help="print the lab state as JSON")
+    up.add_argument("--nodes", action="store_true",
+                    help="make each lab host a node reachable by ssh (own pid/mount/uts "
+                    "namespaces, a real sshd) for 'nsview fleet collect'; needs openssh-server")
     up.set_defaults(handler=_up)
     down = lab_sub.add_parser("down", help="remove everything the lab made (also after a crash)")
     down.set_defaults(handler=_down)
@@ -49,6 +52,15 @@ def _print_state(lab, as_json: bool) -> None:
     if lab.pod and lab.pod.get("netns"):
         print(f"  pod {lab.pod['namespace']}/{lab.pod['name']} uid {lab.pod['uid']} "
               f"netns {lab.pod['netns']}")
+    for key, node in lab.nodes.items():
+        print(f"  node {key:6} sshd on {node['address']}:22  pid {node['pid']}  "
+              f"{'running' if node['alive'] else 'GONE'}")
+    if lab.nodes:
+        from nsview.lab import topology as topo
+
+        hosts = " ".join(n["hostname"] for n in lab.nodes.values())
+        print(f"  collect them: ip netns exec {topo.OPS_NETNS} nsview fleet collect "
+              f"--ssh-config {topo.SSH_CONFIG} {hosts}")
     if lab.cgroup_root:
         print(f"  cgroups under {lab.cgroup_root}")
     for w in lab.warnings:
@@ -67,7 +79,7 @@ def _up(args: argparse.Namespace) -> int:
 
     old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        lab = lab_up()
+        lab = lab_up(nodes=args.nodes)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

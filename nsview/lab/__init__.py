@@ -77,6 +77,8 @@ class LabState:
     netns: list[dict] = field(default_factory=list)  # hidden/overlay/pod namespaces
     cgroup_root: str | None = None
     pod: dict | None = None
+    # lab up --nodes: host key -> {hostname, address, pid, init, alive, ssh_config}
+    nodes: dict[str, dict] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -136,6 +138,11 @@ def _status(st: StateFile | None) -> LabState:
                           "inode": sysx.netns_inode(o["path"])})
         if o["path"] not in mounted and data.get("complete"):
             lab.problems.append(f"netns bind mount {o['path']} is missing")
+    for key, node in data.get("nodes", {}).items():
+        alive = sysx.alive(node.get("pid"), node.get("start"))
+        lab.nodes[key] = {**node, "alive": alive, "ssh_config": topo.SSH_CONFIG}
+        if not alive:
+            lab.problems.append(f"node {node.get('hostname')} (sshd) is not running")
     fd = data.get("fd_only_netns")
     if fd:
         path = f"/proc/{fd['pid']}/fd/{fd['fd']}"
@@ -151,7 +158,7 @@ def lab_status() -> LabState:
     return _status(StateFile.load())
 
 
-def lab_up() -> LabState:
+def lab_up(*, nodes: bool = False) -> LabState:
     """Build the lab and return its state.
 
     Idempotent: when a complete, healthy lab exists nothing is changed
@@ -159,15 +166,24 @@ def lab_up() -> LabState:
     and rebuilt. On any failure, including KeyboardInterrupt, everything made so
     far is removed again before the exception propagates. Raises NsviewError
     naming what is missing (root, a tool, a kernel link type, iptables nat).
+
+    ``nodes``: each lab host is also a node reachable by ssh (its own pid, mount
+    and uts namespaces, a real sshd on its underlay address; nsview.lab.nodes),
+    for ``nsview fleet collect``. A lab that is up with the other setting is
+    rebuilt.
     """
     sysx.preflight()
+    if nodes:
+        from nsview.lab.nodes import require_sshd
+
+        require_sshd()
     from nsview.lab.down import teardown
     from nsview.lab.up import Builder
 
     with lab_lock():
         existing = StateFile.load()
         current = _status(existing)
-        if current.status == "up":
+        if current.status == "up" and bool(current.nodes) == nodes:
             return current
         if existing is not None or current.status != "down":
             rep = teardown(existing)
@@ -177,7 +193,7 @@ def lab_up() -> LabState:
         st = StateFile.new(secrets.token_hex(8))
         st.save()
         try:
-            Builder(st).build()
+            Builder(st, nodes=nodes).build()
         except BaseException as exc:
             rep = teardown(st)
             if isinstance(exc, (NsviewError, OSError)):

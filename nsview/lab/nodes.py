@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -95,20 +96,56 @@ def sshd_config(keys: SshKeys, address: str) -> str:
     )
 
 
-def start_node(name: str, netns: str, address: str, keys: SshKeys) -> SshNode:
-    """Start the node in ``netns`` (a path), wait until its sshd listens."""
+def node_script(name: str, config: str, keep: tuple[str, ...] = ()) -> str:
+    """The node's PID 1: a private /run, its hostname, then sshd.
+
+    The machine's mounts under /run (its `ip netns` names, Docker's netns files,
+    the lab's state) are unmounted in the node's copy of the mount table — not
+    only covered, so the node's mountinfo does not list them — and a fresh tmpfs
+    takes /run, where sshd finds its privilege-separation dir. The nsfs files in
+    ``keep`` (the node's own netns names) move into the new /run at the same
+    paths: bound aside under a tmpfs on /mnt first, moved back after.
+    """
+    lines = ["set -e", "mount -t tmpfs -o mode=0700 nsvkeep /mnt"]
+    for i, path in enumerate(keep):
+        make = "mkdir" if os.path.isdir(path) else "touch"
+        lines += [f"{make} /mnt/{i}", f"mount --bind {shlex.quote(path)} /mnt/{i}"]
+    lines += [
+        "awk '$5 ~ \"^/run/\" {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l",
+        "mount -t tmpfs -o mode=0755 nsvnode /run",
+        "mkdir -p /run/sshd",
+    ]
+    for i, path in enumerate(keep):
+        quoted = shlex.quote(path)
+        make = "mkdir -p" if os.path.isdir(path) else "touch"
+        lines += [
+            f"mkdir -p {shlex.quote(os.path.dirname(path))}",
+            f"{make} {quoted}",
+            f"mount --move /mnt/{i} {quoted}",
+        ]
+    lines += ["umount /mnt", f"hostname {shlex.quote(name)}", f"exec {SSHD} -D -e -f {config}"]
+    return "\n".join(lines)
+
+
+def start_node(
+    name: str,
+    netns: str,
+    address: str,
+    keys: SshKeys,
+    *,
+    keep: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> SshNode:
+    """Start the node in ``netns`` (a path), wait until its sshd listens.
+
+    ``keep``: nsfs files (or directories) under /run the node still sees (see
+    node_script); the node's own ssh files must be among them when they are
+    under /run;
+    ``env``: extra environment of its PID 1 (the lab marks its processes so).
+    """
     require_sshd()
     config = os.path.join(keys.directory, f"sshd_config.{name}")
     Path(config).write_text(sshd_config(keys, address))
-    # A private /run: the machine's `ip netns` names, Docker's netns files and
-    # the lab's state stay outside (unmounted in the node's copy of the mount
-    # table, not only covered); sshd wants its privilege-separation dir there.
-    script = (
-        "awk '$5 ~ \"^/run/\" {print $5}' /proc/self/mountinfo | sort -r | "
-        "xargs -r -n1 umount -l; "
-        "mount -t tmpfs -o mode=0755 nsvnode /run && mkdir -p /run/sshd && "
-        f"hostname {name} && exec {SSHD} -D -e -f {config}"
-    )
     argv = [
         "nsenter",
         f"--net={netns}",
@@ -123,12 +160,17 @@ def start_node(name: str, netns: str, address: str, keys: SshKeys) -> SshNode:
         "--",
         "/bin/sh",
         "-c",
-        script,
+        node_script(name, config, keep),
     ]
     log = open(os.path.join(keys.directory, f"sshd.{name}.log"), "ab")  # noqa: SIM115
     with log:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     node = SshNode(name, netns, address, process)
     try:
@@ -137,6 +179,16 @@ def start_node(name: str, netns: str, address: str, keys: SshKeys) -> SshNode:
         stop_node(node)
         raise
     return node
+
+
+def node_init_pid(node: SshNode) -> int | None:
+    """The node's PID 1 as this machine numbers it (the child of ``unshare``)."""
+    try:
+        with open(f"/proc/{node.pid}/task/{node.pid}/children", encoding="ascii") as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
 
 
 def _wait_listening(node: SshNode) -> None:

@@ -42,6 +42,16 @@ class LabHost:
     daemon_comm: str  # the stand-in daemon that carries the host's uts namespace
 
 
+# With `lab up --nodes`: each lab host is a node (its own pid, mount and uts
+# namespaces and /proc, a real sshd on its underlay address), the underlay is a
+# bridge in its own netns, and an operator's netns on it runs `nsview fleet`.
+UNDERLAY_NETNS = f"{PREFIX}-underlay"
+UNDERLAY_BRIDGE = "br-underlay"
+OPS_NETNS = f"{PREFIX}-ops"
+OPS_IP = "198.51.100.10"
+SSH_DIR = f"{RUN_DIR}/ssh"  # keys, sshd configs, the client's ssh_config
+SSH_CONFIG = f"{SSH_DIR}/ssh_config"
+
 HOST1 = LabHost("host1", f"{PREFIX}-host1", f"{PREFIX}-host1", "198.51.100.1", "dockerd")
 HOST2 = LabHost("host2", f"{PREFIX}-host2", f"{PREFIX}-host2", "198.51.100.2", "kubelet")
 HOSTS = (HOST1, HOST2)

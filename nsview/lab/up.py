@@ -31,8 +31,9 @@ def _veth_name(container: str) -> str:
 
 
 class Builder:
-    def __init__(self, st: StateFile) -> None:
+    def __init__(self, st: StateFile, *, nodes: bool = False) -> None:
         self.st = st
+        self.nodes = nodes  # lab hosts as ssh-reachable nodes (nsview.lab.nodes)
         self.lab_id: str = st.data["lab_id"]
         self.containers: dict[str, dict] = st.data.setdefault("containers", {})
         self.cg_root: str | None = None
@@ -114,6 +115,8 @@ class Builder:
             if spec.mode != "daemon":
                 self._container(spec)
         engine_state.write(self)
+        if self.nodes:
+            self._nodes()
         os.close(self.log_fd)
         self.log_fd = None
 
@@ -146,13 +149,57 @@ class Builder:
             self.ip(path, "link", "set", "lo", "up")
             self.sysctl(path, "net.ipv4.ip_forward=1")
         h1, h2 = (sysx.named_netns(h.netns) for h in topo.HOSTS)
-        # The underlay: one veth between the two lab hosts, eth0 on both ends.
-        self.ip(h1, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
-                "netns", topo.HOST2.netns)
+        if self.nodes:
+            self._underlay_bridge()
+        else:
+            # The underlay: one veth between the two lab hosts, eth0 on both ends.
+            self.ip(h1, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+                    "netns", topo.HOST2.netns)
         for host, path in ((topo.HOST1, h1), (topo.HOST2, h2)):
             self.ip(path, "addr", "add", f"{host.underlay_ip}/{topo.UNDERLAY_PREFIXLEN}",
                     "dev", "eth0")
             self.ip(path, "link", "set", "eth0", "up")
+
+    def _underlay_bridge(self) -> None:
+        """The underlay as a switch (a bridge in its own netns): the two hosts' eth0
+        and the operator's netns are its ports."""
+        under = self.named_netns(topo.UNDERLAY_NETNS)
+        self.ip(under, "link", "set", "lo", "up")
+        self.ip(under, "link", "add", topo.UNDERLAY_BRIDGE, "type", "bridge")
+        self.ip(under, "link", "set", topo.UNDERLAY_BRIDGE, "up")
+        ops = self.named_netns(topo.OPS_NETNS)
+        self.ip(ops, "link", "set", "lo", "up")
+        for netns in (topo.HOST1.netns, topo.HOST2.netns, topo.OPS_NETNS):
+            port = f"u-{netns.removeprefix(topo.PREFIX + '-')}"
+            self.ip(under, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+                    "netns", netns)
+            self.ip(under, "link", "set", port, "master", topo.UNDERLAY_BRIDGE, "up")
+        self.ip(ops, "addr", "add", f"{topo.OPS_IP}/{topo.UNDERLAY_PREFIXLEN}", "dev", "eth0")
+        self.ip(ops, "link", "set", "eth0", "up")
+
+    def _nodes(self) -> None:
+        """Each lab host becomes a node: sshd as PID 1 of its own pid, mount and uts
+        namespaces, in the host's netns, seeing only that host's lab mounts."""
+        from nsview.lab import nodes
+
+        self.mkdir(topo.SSH_DIR)
+        keys = nodes.make_keys(topo.SSH_DIR)
+        nodes.ssh_config(keys, {h.hostname: h.underlay_ip for h in topo.HOSTS}, topo.SSH_CONFIG)
+        for host in topo.HOSTS:
+            keep = (sysx.named_netns(host.netns),
+                    f"{topo.DOCKER_NETNS_DIR}/{topo.OVERLAY_NETNS[host.key]}",
+                    topo.SSH_DIR)  # its sshd config and keys
+            entry = self.st.record("process", name=f"node-{host.key}", comm="sshd")
+            node = nodes.start_node(host.hostname, sysx.named_netns(host.netns),
+                                    host.underlay_ip, keys, keep=keep,
+                                    env={topo.ENV_MARKER: self.lab_id})
+            init = nodes.node_init_pid(node)
+            self.st.done(entry, pid=node.pid, start=sysx.start_time(node.pid), init=init)
+            self.st.data.setdefault("nodes", {})[host.key] = {
+                "hostname": host.hostname, "address": host.underlay_ip, "pid": node.pid,
+                "init": init, "start": sysx.start_time(node.pid),
+            }
+            self.st.save()
 
     def _docker_host(self) -> None:
         h1 = sysx.named_netns(topo.HOST1.netns)
