@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,57 @@ def test_rootless_container():
         assert os.stat(entry["source"]["sandbox_key"]).st_ino == netns_of(pid)
         assert sandbox_inode(key, [inspect["State"]["ConmonPid"]]) == netns_of(pid)
         assert entry["ns"]["user"] != os.stat("/proc/self/ns/user").st_ino
+
+
+def _as_user(podman, *args: str) -> subprocess.CompletedProcess:
+    """nsview run as the rootless container's owner: a copy of the package in the
+    user's home (the work tree and the root venv may be closed to other users),
+    run by Debian's python3 (stdlib only is enough for dump and net)."""
+    copy = podman.home / "nsview-under-test"
+    if not copy.exists():
+        shutil.copytree(Path(__file__).resolve().parent.parent / "nsview", copy / "nsview")
+        subprocess.run(["chown", "-R", f"{podman.user}:", str(copy)], check=True)
+    return subprocess.run(["runuser", "-u", podman.user, "--", "env", f"PYTHONPATH={copy}",
+                           SYSTEM_PYTHON, "-m", "nsview", *args],
+                          capture_output=True, text=True, cwd="/")
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _addresses(pid: int) -> set[tuple[str, str]]:
+    """(ifname, cidr) in the netns of ``pid``, as iproute2 sees it (run as root)."""
+    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "addr"],
+                         capture_output=True, text=True, check=True).stdout
+    return {(link["ifname"], f"{a['local']}/{a['prefixlen']}")
+            for link in json.loads(out) for a in link.get("addr_info", [])}
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason=f"needs {SYSTEM_PYTHON}")
+def test_the_owner_reads_its_rootless_container_netns():
+    """As the user who owns it (not root): the dump and ``nsview net PID`` read the
+    rootless container's netns by joining its user namespace first, in a forked
+    child, as ``nsenter -U -n`` would."""
+    with rootless_podman() as podman:
+        name = unique("rl")
+        podman("run", "-d", "--name", name, IMAGE, "sleep", "600")
+        pid = podman.pid(name)
+        expected = _addresses(pid)
+        assert any(ifname == "tap0" for ifname, _ in expected)  # slirp4netns's
+
+        proc = _as_user(podman, "dump", "--json")
+        assert proc.returncode == 0, proc.stderr
+        snap = json.loads(proc.stdout)
+        assert snap["host"]["collector_uid"] == podman.uid
+        [netns] = [n for n in snap["namespaces"]
+                   if n["type"] == "net" and n["inode"] == netns_of(pid)]
+        assert netns["net"] is not None, proc.stderr
+        got = {(i["name"], a["cidr"]) for i in netns["net"]["interfaces"] for a in i["addresses"]}
+        assert got == expected
+        assert by_name(snap)[name]["rootless"] is True
+
+        proc = _as_user(podman, "net", "--json", str(pid))
+        assert proc.returncode == 0, proc.stderr
+        shown = json.loads(proc.stdout)
+        names = {i["name"] for i in shown["net"]["interfaces"]}
+        assert names == {ifname for ifname, _ in expected}

@@ -9,6 +9,7 @@ namespaces through the netnsid maps, each checked from both ends.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -98,13 +99,16 @@ def collect_network(
     fds = _open_all(net_inodes, openers)
     readings: dict[int, NetnsReading] = {}
     tools = NatTools.find()
+    via_userns = _own_user_namespaces(snapshot, table)
     try:
         with NetnsExecutor(workers) as pool:
-            _gather(pool, wanted, openers, _Context(tools, conntrack), readings, diags, check)
+            _gather(pool, wanted, openers, _Context(tools, conntrack), readings, diags, check,
+                    via_userns)
             map_netnsids(readings, fds)
             outside = _referenced_outside(readings, set(readings)) - set(wanted)
             if outside:
-                _gather(pool, sorted(outside), openers, _Context(None), readings, diags, check)
+                _gather(pool, sorted(outside), openers, _Context(None), readings, diags, check,
+                        via_userns)
                 map_netnsids(readings, fds)
             for reason in pool.retired:
                 diags.add("error", "netns", reason)
@@ -152,6 +156,7 @@ def _gather(
     readings: dict[int, NetnsReading],
     diags,
     check: Callable[[], None] | None = None,
+    via_userns: dict[int, list[str]] | None = None,
 ) -> None:
     futures: list[tuple[int, Future]] = []
     for inode in inodes:
@@ -167,6 +172,15 @@ def _gather(
         try:
             readings[inode] = future.result()
         except NetnsDenied as exc:
+            user_paths = (via_userns or {}).get(inode)
+            if user_paths:
+                try:
+                    readings[inode] = read_via_userns(inode, openers[inode], user_paths, ctx)
+                    continue
+                except OSError as retry:
+                    diags.add("denied", "netns", f"net:[{inode}]: joining its user namespace "
+                              f"first: {retry.strerror or retry}")
+                    continue
             denied[exc.cause] = denied.get(exc.cause, 0) + 1
         except NetnsGone as exc:
             diags.add("gone", "netns", str(exc))
@@ -174,6 +188,54 @@ def _gather(
             diags.add("error", "netns", f"net:[{inode}]: {type(exc).__name__}: {exc}")
     for cause, count in sorted(denied.items()):
         diags.add("denied", "netns", f"{count} network namespace(s) not read: {cause}")
+
+
+def _own_user_namespaces(snapshot: Snapshot, table: NamespaceTable) -> dict[int, list[str]]:
+    """Not root: net inode -> the paths of its owning user namespace, for the
+    network namespaces owned by a user namespace this user created (a rootless
+    container's): their owner may join that user namespace, and then the netns."""
+    uid = os.geteuid()
+    if uid == 0:
+        return {}
+    users = {ns.inode: ns for ns in snapshot.namespaces if ns.type == "user"}
+    out = {}
+    for ns in snapshot.namespaces:
+        owner = users.get(ns.owner) if ns.type == "net" and ns.owner else None
+        if owner is not None and owner.owner_uid == uid and owner.parent is not None:
+            paths = table.opener_paths(owner)
+            if paths:
+                out[ns.inode] = paths
+    return out
+
+
+def read_via_userns(inode: int, net_paths: list[str], user_paths: list[str],
+                    ctx: _Context) -> NetnsReading:
+    """Read one netns from a forked child that joins its owning user namespace
+    first (kernel.userns), as ``nsenter -U -n`` does; OSError when no pair of
+    paths works. The child's netlink socket stays in the child: netnsids this
+    netns uses that need asking later are reported unmapped."""
+    from nsview.kernel.userns import UsernsFailed, run_in_userns
+
+    def inside() -> NetnsReading:
+        here = os.stat("/proc/thread-self/ns/net").st_ino
+        if here != inode:
+            raise OSError(errno.ESTALE, f"now net:[{here}]")
+        reading = read_netns(Entered(inode, -1, "(joined in a child)"), ctx)
+        if reading.rt is not None:
+            reading.rt.close()
+            reading.rt = None
+        return reading
+
+    last: OSError = OSError(errno.EPERM, "no path opens it")
+    for user_path in user_paths:
+        for net_path in net_paths:
+            try:
+                return run_in_userns(user_path, net_path, inside)
+            except UsernsFailed as exc:
+                last = OSError(exc.errno or errno.EPERM, str(exc))
+            except OSError as exc:
+                last = exc
+    raise last
 
 
 def _reader(ctx: _Context):

@@ -5,6 +5,7 @@
 - :mod:`~nsview.kernel.libc`: the one ctypes binding (setns, unshare, mount, …);
 - :mod:`~nsview.kernel.procfs`: the lean /proc reader;
 - :mod:`~nsview.kernel.netns`: threads that enter network namespaces (setns);
+- :mod:`~nsview.kernel.userns`: a forked child that joins a user namespace, then a netns;
 - :mod:`~nsview.kernel.netlink`: the one netlink socket loop, with
   :mod:`~nsview.kernel.rtnl` (rtnetlink) and :mod:`~nsview.kernel.nftables` on it.
 

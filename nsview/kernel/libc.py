@@ -3,7 +3,8 @@
 nsview's one ctypes binding of libc. Each wrapper raises :class:`OSError` with
 the real errno, like ``os`` does. Nothing here changes the calling process by
 itself being imported. :func:`setns` is called only on the threads of
-:mod:`nsview.kernel.netns` and in the forked children of :mod:`nsview.actions`;
+:mod:`nsview.kernel.netns` and in the forked children of :mod:`nsview.kernel.userns`
+and :mod:`nsview.actions`;
 :func:`unshare` only in forked children (of actions, and the lab's payload).
 """
 
