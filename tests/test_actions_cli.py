@@ -282,7 +282,7 @@ BAD_INPUTS = [
     (["exec", "-t", "1"], 1, "permission denied"),
     (["exec", "-t", "/proc/1/ns/net"], 1, "permission denied"),
     (["exec", "-t", "4194305"], 1, "no process with PID 4194305"),
-    (["exec", "-t", "nsvtmissing"], 1, "no named netns 'nsvtmissing'"),
+    (["exec", "-t", "nsvtmissing"], 1, "nothing named 'nsvtmissing' (tried container names"),
     (["exec", "-t", "nsvt x"], 2, "whitespace"),
     (["exec", "-t", ".."], 2, "'..'"),
     (["exec", "-t", "x" * 256], 2, "256 bytes"),

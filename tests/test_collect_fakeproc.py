@@ -281,10 +281,12 @@ def test_net_target_by_a_name_only_the_walk_knows():
     twins = [Namespace(type="net", inode=i, names=["twin"]) for i in (12, 13)]
     snap = Snapshot(namespaces=[blue, *twins])
     assert NetTarget(name="blue").find(snap) is blue
-    with pytest.raises(UsageError, match="several network namespaces"):
+    with pytest.raises(UsageError, match=r"'twin' matches 2 things: netns twin \(net:\[12\]\)"):
         NetTarget(name="twin").find(snap)
-    with pytest.raises(UsageError, match=r"no network namespace named 'red' \(known: blue, twin\)"):
+    with pytest.raises(UsageError, match=r"nothing named 'red' \(tried .*netns names"):
         NetTarget(name="red").find(snap)
+    with pytest.raises(UsageError, match=r"nothing named 'twins' .*; close: twin"):
+        NetTarget(name="twins").find(snap)
     # Held by nothing the walk saw: the path the user gave is the way in.
     hidden = NetTarget(14, "/x/nsvt").find(snap)
     assert hidden.holders == [Holder("bind_mount", path="/x/nsvt")] and hidden in snap.namespaces

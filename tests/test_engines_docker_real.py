@@ -29,6 +29,12 @@ def _snapshot(daemon, *names: str, net: bool = True):
     return collect_snapshot(CollectOptions(net=net, net_pids=(*pids, daemon.pid)))
 
 
+def _networks(snap, daemon) -> dict:
+    """This daemon's networks (the lab, or another engine, may have a "bridge" too)."""
+    ours = (f"/proc/{daemon.pid}/root{daemon.data_root}/", f"socket:/proc/{daemon.pid}/root")
+    return {n.name: n for n in snap.networks if (n.source or "").startswith(ours)}
+
+
 def _container(snap, name: str):
     (found,) = [c for c in snap.containers if c.name == name]
     return found
@@ -79,7 +85,7 @@ def test_bridge_with_published_port(dockerd, names):
     assert found.source["name"] == f"{root}/containers/{found.id}/config.v2.json"
 
     # The network's bridge is docker0 in the daemon's netns, and it is there.
-    bridge = next(n for n in snap.networks if n.name == "bridge")
+    bridge = _networks(snap, dockerd)["bridge"]
     assert bridge.bridge == "docker0" and bridge.bridge_netns == dockerd.netns_inode()
     assert bridge.source == f"{root}/network/files/local-kv.db"
     daemon_ns = snap.namespace("net", dockerd.netns_inode())
@@ -141,7 +147,7 @@ def test_user_defined_networks_and_two_networks(dockerd, names):
             assert attachment.mac == settings["MacAddress"]
             assert attachment.network_id == settings["NetworkID"]
 
-        networks = {n.name: n for n in snap.networks}
+        networks = _networks(snap, dockerd)
         assert networks[appnet].id == app_id and networks[appnet].driver == "bridge"
         assert networks[appnet].subnet.startswith("198.18.")
         assert networks[named].bridge == bridge_name
@@ -178,7 +184,7 @@ def test_networks_from_the_socket_when_local_kv_is_unreadable(dockerd, names):
         snap = _snapshot(dockerd, web, net=False)
     finally:
         hidden.rename(kv)
-    bridge = next(n for n in snap.networks if n.name == "bridge")
+    bridge = _networks(snap, dockerd)["bridge"]
     assert bridge.source == f"socket:/proc/{dockerd.pid}/root{dockerd.socket}"
     assert bridge.bridge == "docker0" and bridge.subnet == "198.18.200.0/24"
     assert _container(snap, web).networks[0].bridge == "docker0"
@@ -196,3 +202,32 @@ def test_dump_json_lists_the_containers(dockerd, names):
     (found,) = [c for c in data["containers"] if c["id"] == cid]
     assert found["name"] == web and found["engine"] == "docker"
     assert {p["container"] for p in data["processes"] if p["pid"] in found["pids"]} == {cid}
+
+
+def test_targets_name_id_prefix_and_close_matches(dockerd, names):
+    web = names("tgt")
+    dockerd.docker("run", "-d", "--name", web, IMAGE, "sleep", "600")
+    info = dockerd.inspect(web)
+    env = {**os.environ}
+
+    def nsview(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([nsview_bin(), *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    # nsview net NAME: the container's netns.
+    shown = nsview("net", web, "--json")
+    assert shown.returncode == 0, shown.stderr
+    netns = json.loads(shown.stdout)
+    assert netns["inode"] == _ns_inode(info["State"]["Pid"])
+    assert "eth0" in {i["name"] for i in netns["net"]["interfaces"]}
+    # exec accepts the same names: a name and a unique id prefix.
+    for spec in (web, info["Id"][:10]):
+        ran = nsview("exec", "--target", spec, "--", "/bin/cat", "/etc/hostname")
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip() == info["Config"]["Hostname"]
+    # An unknown name: what was tried, and the close ones.
+    wrong = nsview("net", web + "x")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert f"nothing named '{web}x'" in wrong.stderr and f"close: {web}" in wrong.stderr
+    wrong = nsview("exec", "--target", web[:-1] + "q", "--", "/bin/true")
+    assert wrong.returncode == 1 and web in wrong.stderr.split("close:")[1]

@@ -1,4 +1,5 @@
-"""What ``nsview exec --target`` means: a PID, an ``ip netns`` name or an nsfs file.
+"""What ``nsview exec --target`` means: a PID, an ``ip netns`` name, an nsfs file, or a
+name the snapshot knows (a container, ``pod/NAME``, ``NAMESPACE/POD``, Docker's netns names).
 
 :func:`resolve_target` reads /proc and opens nothing it keeps; :func:`plan_join`
 is pure and decides which namespaces to join and the command to run there.
@@ -10,7 +11,7 @@ import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nsview.actions import commands
 from nsview.actions.names import NETNS_DIR, validate_netns_name
@@ -42,8 +43,11 @@ class Target:
     pid: int | None = None
     path: str | None = None  # the nsfs file of a "name" or "path" target
     comm: str = ""
+    what: str = ""  # a name the snapshot resolved: "container web", "pod default/web"
 
     def describe(self) -> str:
+        if self.what:
+            return f"{self.what} (PID {self.pid})" if self.kind == "pid" else self.what
         if self.kind == "pid":
             return f"PID {self.pid} ({self.comm})" if self.comm else f"PID {self.pid}"
         if self.kind == "name":
@@ -74,13 +78,13 @@ def resolve_target(spec: str, proc: str = "/proc") -> Target:
     own = own_namespaces(proc)
     if kind == "pid":
         return _pid_target(spec, int(value), proc, own)
+    if kind == "path" and not value.startswith(("/", ".")) and not os.path.lexists(value):
+        return snapshot_target(spec, proc, own)  # pod/NAME, NAMESPACE/POD
     if kind == "name":
-        validate_netns_name(value)
+        validate_netns_name(value)  # no container or pod name is refused by this either
         path = f"{NETNS_DIR}/{value}"
         if not os.path.lexists(path):
-            raise NsviewError(
-                f"no named netns {value!r} ({path} does not exist; see 'ip netns list')"
-            )
+            return snapshot_target(spec, proc, own)
         ns_type, inode = _nsfs_file(path, what=f"netns {value!r}")
         if ns_type is None:
             raise NsviewError(
@@ -91,6 +95,40 @@ def resolve_target(spec: str, proc: str = "/proc") -> Target:
     if ns_type is None:
         raise NsviewError(f"{value} is not a namespace file (expected nsfs, e.g. /proc/PID/ns/net)")
     return Target("path", spec, {ns_type: inode}, own, path=value)
+
+
+def snapshot_target(spec: str, proc: str, own: Mapping[str, int]) -> Target:
+    """A name only a snapshot knows (a container, a pod, Docker's netns names):
+    the walk and the engines' state are read to find it (nsview.model.targets)."""
+    from nsview.collect import CollectOptions, collect_snapshot
+    from nsview.model.targets import TargetError, find_name
+
+    snapshot = collect_snapshot(CollectOptions(proc=proc, net=False))
+    try:
+        found = find_name(snapshot, spec)
+    except TargetError as exc:
+        raise NsviewError(str(exc)) from None
+    if found.container is not None:
+        if found.pid is None:
+            raise NsviewError(f"{found.what}: no process of it is readable to join")
+        target = _pid_target(str(found.pid), found.pid, proc, own)
+        return replace(target, spec=spec, what=found.what)
+    ns = found.namespace
+    path = _holder_path(ns, proc) if ns is not None else None
+    if ns is None or path is None:
+        raise NsviewError(f"{found.what}: nothing that nsview can open leads into it")
+    return Target("path", spec, {ns.type: ns.inode}, own, path=path, what=found.what)
+
+
+def _holder_path(ns, proc: str) -> str | None:
+    """A path that opens ``ns``: a process in it, else a bind mount through its root."""
+    for holder in ns.holders:
+        if holder.kind == "process" and holder.pid is not None:
+            return f"{proc}/{holder.pid}/ns/{ns.type}"
+    for holder in ns.holders:
+        if holder.kind == "bind_mount" and holder.path:
+            return holder.path if holder.pid is None else f"{proc}/{holder.pid}/root{holder.path}"
+    return None
 
 
 def own_namespaces(proc: str = "/proc") -> dict[str, int]:

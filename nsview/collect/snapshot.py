@@ -81,6 +81,21 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         namespaces=namespaces,
         processes=processes,
     )
+    finish_containers = None
+    if options.containers:
+        from nsview.collect.engines import attribute
+
+        with paused_gc():
+            finish_containers = attribute(
+                snapshot,
+                table.by_key,
+                diags.add,
+                proc=proc,
+                engine_roots=options.engine_roots,
+                # One netns (nsview net): the engines' state files name it; asking their
+                # sockets costs more than reading the namespace.
+                socket_timeout=0 if options.net_target else options.engine_socket_timeout,
+            )
     carry = options.net_carry
     stale = carry.carry(snapshot, table) if options.net and carry is not None else None
     if options.net and stale != frozenset():
@@ -105,20 +120,8 @@ def collect_snapshot(options: CollectOptions | None = None) -> Snapshot:
         )
         if carry is not None:
             carry.remember(snapshot)
-    if options.containers:
-        from nsview.collect.engines import attribute
-
-        with paused_gc():
-            attribute(
-                snapshot,
-                table.by_key,
-                diags.add,
-                proc=proc,
-                engine_roots=options.engine_roots,
-                # One netns (nsview net): the engines' state files name it; asking their
-                # sockets costs more than reading the namespace.
-                socket_timeout=0 if options.net_target else options.engine_socket_timeout,
-            )
+    if finish_containers is not None:
+        finish_containers()  # the steps that look at interfaces
     snapshot.diagnostics = diags.items()
     return snapshot
 

@@ -2,8 +2,8 @@
 
 The CLI resolves what it can by itself (a PID, a path, an ``ip netns`` name:
 :func:`nsview.actions.targets.resolve_target`); any other name (Docker's
-sandbox ids, say) only the process walk knows, so it is looked up here, among
-the names the snapshot gives its namespaces.
+sandbox ids, a container's or pod's name) only the process walk knows, so it
+is looked up here (nsview.model.targets: containers, pods, netns names).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from nsview.errors import UsageError
 from nsview.model import Holder, Namespace, Snapshot
-
-MAX_NAMES_LISTED = 8
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,19 +40,14 @@ class NetTarget:
 
 
 def _inode_named(name: str, snapshot: Snapshot) -> int:
-    matches = [ns for ns in snapshot.namespaces if ns.type == "net" and name in ns.names]
-    if len(matches) == 1:
-        return matches[0].inode
-    if len(matches) > 1:
-        inodes = ", ".join(str(ns.inode) for ns in matches)
-        raise UsageError(
-            f"name {name!r} is used by several network namespaces ({inodes}); give a path"
-        )
-    known = sorted({n for ns in snapshot.namespaces if ns.type == "net" for n in ns.names})
-    hint = (
-        f" (known: {', '.join(known[:MAX_NAMES_LISTED])}"
-        + (", …)" if len(known) > MAX_NAMES_LISTED else ")")
-        if known
-        else " (no named network namespaces)"
-    )
-    raise UsageError(f"no network namespace named {name!r}{hint}")
+    """The netns a name stands for: a container, a pod, a netns name (model.targets)."""
+    from nsview.model.targets import TargetError, find_name
+
+    try:
+        found = find_name(snapshot, name)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    inode = found.netns_inode()
+    if inode is None:
+        raise UsageError(f"{found.what}: its network namespace could not be read")
+    return inode

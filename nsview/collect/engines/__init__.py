@@ -1,7 +1,8 @@
 """Container attribution: which container, pod and engine network owns what.
 
-``attribute(snapshot, table, diags, options)`` runs after the /proc walk (and
-after the network, when that is read). It is a pipeline of small steps, in
+``attribute(snapshot, by_key, diag, …)`` runs after the /proc walk, before
+the network is read; the ``finish`` it returns runs the steps that need the
+network (``AFTER_NETWORK``) once it is. It is a pipeline of small steps, in
 the order of the tables below, lxkns style:
 
 1. **match** (:mod:`.cgroups`): each process's cgroup path, as read in the
@@ -13,7 +14,8 @@ the order of the tables below, lxkns style:
 3. **attach**: the pids, init and namespaces from the walk, and the
    back-pointers (``Process.container``, ``Namespace.containers``); a
    container with no live process in this walk is dropped.
-4. **decorators** (``DECORATORS``): generic steps over every container: Kubernetes labels into
+4. **decorators** (``DECORATORS``, then ``AFTER_NETWORK``): generic steps over
+   every container: Kubernetes labels into
    pods, compose projects, the container-side interface of each network (by
    MAC, from the kernel), the kernel's network mode, and the netns of each
    network's bridge.
@@ -256,8 +258,14 @@ def attribute(
     engine_roots: dict[str, tuple[str, ...]] | None = None,
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
     readers: tuple[Reader, ...] = READERS,
-) -> None:
-    """Fill ``snapshot.containers`` and ``snapshot.networks`` and the back-pointers."""
+) -> Callable[[], None]:
+    """Fill ``snapshot.containers`` and ``snapshot.networks`` and the back-pointers.
+
+    Runs before the network is read (``nsview net web`` must know web's netns
+    first); returns ``finish``, to call once the network is in the snapshot
+    (or at once without it): the steps that look at interfaces
+    (``AFTER_NETWORK``).
+    """
     found = match_processes(snapshot.processes)
     ctx = EngineContext(snapshot, by_key, found, diag, proc, engine_roots, socket_timeout)
     containers: dict[str, Container] = {}
@@ -287,6 +295,12 @@ def attribute(
     snapshot.networks = networks
     for decorate in DECORATORS:
         decorate(ctx, snapshot.containers, snapshot.networks)
+
+    def finish() -> None:
+        for decorate in AFTER_NETWORK:
+            decorate(ctx, snapshot.containers, snapshot.networks)
+
+    return finish
 
 
 def _wanted(ctx: EngineContext, reader: Reader) -> bool:
@@ -488,9 +502,10 @@ def bridge_namespaces(ctx: EngineContext, _containers, networks: list[EngineNetw
             network.bridge_netns = ctx.host_ns["net"]
 
 
-DECORATORS: tuple[Callable[[EngineContext, list[Container], list[EngineNetwork]], None], ...] = (
-    pods_from_labels,
-    compose_projects,
+Decorator = Callable[[EngineContext, list[Container], list[EngineNetwork]], None]
+DECORATORS: tuple[Decorator, ...] = (pods_from_labels, compose_projects)
+# After the network is read (they look at interfaces; without it they do what they can).
+AFTER_NETWORK: tuple[Decorator, ...] = (
     interfaces_by_mac,
     kernel_network_modes,
     bridge_namespaces,
