@@ -396,3 +396,27 @@ def test_internal_network_egress_is_blocked_by_forward_and_the_trace_names_the_r
     ok = Tracer(snap).egress(topo.inode("web"), to="198.18.0.2").paths[0]
     assert ok.verdict == "reaches", ok.summary
     assert any("MASQUERADE" in h.description for h in ok.hops)
+
+
+def test_bridged_traffic_meets_forward_when_br_netfilter_is_on(topo):
+    """Docker's --icc=false: containers on one bridge are kept apart by FORWARD,
+    which sees bridged frames because bridge-nf-call-iptables is 1."""
+    docker_like(topo)
+    topo.container("api", "host", "nsvtbr0", "198.18.1.3/24", "198.18.1.1")
+    topo.listen("web", "198.18.1.2", 80)
+    topo.sh("host", "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+    assert topo.connects("api", "198.18.1.2", 80)
+    snap = topo.snapshot()
+    path = _only(Tracer(snap).port(80, host_ip="198.18.1.2", netns=topo.inode("api")),
+                 "external")
+    assert path.verdict == "reaches", path.summary
+    assert any(h.kind == "filter" and "br_netfilter" in h.description for h in path.hops)
+
+    topo.sh("host", "iptables-legacy", "-w", "-I", "FORWARD", "1", "-i", "nsvtbr0", "-o",
+            "nsvtbr0", "-j", "REJECT")
+    assert not topo.connects("api", "198.18.1.2", 80)
+    snap = topo.snapshot()
+    path = _only(Tracer(snap).port(80, host_ip="198.18.1.2", netns=topo.inode("api")),
+                 "external")
+    assert path.verdict == "blocked", path.summary
+    assert "-i nsvtbr0 -o nsvtbr0 -j REJECT" in path.hops[-1].evidence

@@ -354,6 +354,9 @@ def read_sysctls(interfaces: list[Interface]) -> dict[str, str]:
     out: dict[str, str] = {}
     names = list(GLOBAL_SYSCTLS)
     names += [f"net.ipv4.conf.{i.name}.rp_filter" for i in interfaces if "/" not in i.name]
+    if any(i.kind == "bridge" for i in interfaces):
+        # br_netfilter (when loaded): bridged frames also traverse iptables' FORWARD.
+        names.append("net.bridge.bridge-nf-call-iptables")
     for name in names:
         parts = name.split(".")
         if parts[2] == "conf":

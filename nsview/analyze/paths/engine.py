@@ -351,30 +351,60 @@ class Tracer:
             next_hop = parse_ip(decision.gateway) if decision.gateway else p1.dst
             crossing = self.idx.cross(netns, decision.dev, next_hop)
             w1.hops += crossing.hops
-            if crossing.kind == "arrive" and crossing.netns is not None:
-                label = self.idx.netns_label(crossing.netns)
-                w1.hops.append(
-                    Hop(
-                        "arrive",
-                        crossing.netns,
-                        f"arrives in {label} on {crossing.iface}",
-                        "",
-                        self._iface_ref(crossing.netns, crossing.iface),
-                    )
+            if crossing.kind == "arrive" and crossing.bridged is not None:
+                walks = self._bridge_netfilter(out, w1, crossing.bridged, p1)
+            else:
+                walks = [w1]
+            for w1 in walks:
+                out += self._cross_on(w1, p1, crossing)
+        return out
+
+    def _bridge_netfilter(
+        self, ended: list[Path], w: _Walk, bridged: tuple[int, str], pkt: Packet
+    ) -> list[_Walk]:
+        """Bridged port to port: with br_netfilter on (``bridge-nf-call-iptables``),
+        the bridge netns's FORWARD sees the frame with the bridge as in and out."""
+        bns, bridge = bridged
+        net = self.idx.nets.get(bns)
+        if net is None or net.sysctls.get("net.bridge.bridge-nf-call-iptables") != "1":
+            return [w]
+        ctx = self.idx.context(bns)
+        rules = self.idx.rules(bns)
+        p = pkt.copy(iif=bridge, oif=bridge)
+        return [
+            w1
+            for w1, _ in self._hook(
+                ended, w, bns, "forward", p, ctx, rules, name="FORWARD (bridged, br_netfilter)"
+            )
+        ]
+
+    def _cross_on(self, w1: _Walk, p1: Packet, crossing: Any) -> list[Path]:
+        """On from a link: into the next namespace, or the end the crossing says."""
+        out: list[Path] = []
+        if crossing.kind == "arrive" and crossing.netns is not None:
+            label = self.idx.netns_label(crossing.netns)
+            w1.hops.append(
+                Hop(
+                    "arrive",
+                    crossing.netns,
+                    f"arrives in {label} on {crossing.iface}",
+                    "",
+                    self._iface_ref(crossing.netns, crossing.iface),
                 )
-                out += self._arrive(w1, crossing.netns, p1.copy(iif=crossing.iface, oif=None))
-            elif crossing.kind == "exit":
-                if w1.mode == "egress":
-                    out.append(self._end(w1, REACHES, crossing.reason))
-                else:
-                    out.append(self._end(w1, UNKNOWN, crossing.reason))
-            elif crossing.kind == "nobody":
-                verdict = BLOCKED if w1.mode == "egress" else NO_LISTENER
-                out.append(self._end(w1, verdict, crossing.reason))
-            elif crossing.kind == "blocked":
-                out.append(self._end(w1, BLOCKED, crossing.reason))
+            )
+            out += self._arrive(w1, crossing.netns, p1.copy(iif=crossing.iface, oif=None))
+        elif crossing.kind == "exit":
+            if w1.mode == "egress":
+                out.append(self._end(w1, REACHES, crossing.reason))
             else:
                 out.append(self._end(w1, UNKNOWN, crossing.reason))
+        elif crossing.kind == "nobody":
+            verdict = BLOCKED if w1.mode == "egress" else NO_LISTENER
+            out.append(self._end(w1, verdict, crossing.reason))
+        elif crossing.kind == "blocked":
+            out.append(self._end(w1, BLOCKED, crossing.reason))
+        else:
+            out.append(self._end(w1, UNKNOWN, crossing.reason))
         return out
 
     def _deliver(self, w: _Walk, netns: int, pkt: Packet) -> list[Path]:

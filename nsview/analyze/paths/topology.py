@@ -46,6 +46,9 @@ class Crossing:
     netns: int | None = None
     iface: str | None = None
     reason: str = ""
+    # (netns, bridge) when the frame was bridged from one port to another there:
+    # with br_netfilter on, that netns's FORWARD chains see it too.
+    bridged: tuple[int, str] | None = None
 
 
 class NetIndex(SnapshotIndex):
@@ -371,7 +374,8 @@ class NetIndex(SnapshotIndex):
                         hops=hops,
                         reason=f"{pif.name} in {self.netns_label(pns)} is {down}",
                     )
-                return Crossing("arrive", hops=hops, netns=pns, iface=pif.name)
+                bridged = (netns, bridge.name) if via is not None else None
+                return Crossing("arrive", hops=hops, netns=pns, iface=pif.name, bridged=bridged)
         if opaque:
             return Crossing(
                 "unknown",
