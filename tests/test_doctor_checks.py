@@ -233,7 +233,10 @@ def test_forwarding_disabled_on_an_island_bridge_is_fine():
 
 def test_egress_without_snat():
     s = d.host()
-    d.net(s, d.HOST).nat[0].chains[1].rules = []
+    # Docker's rule for the host's own traffic onto the bridge does not NAT egress
+    d.net(s, d.HOST).nat[0].chains[1].rules = [NatRule(
+        "-A POSTROUTING -o docker0 -m addrtype --src-type LOCAL -j MASQUERADE",
+        target="MASQUERADE", out_iface="docker0", parsed=False)]
     (f,) = found(s, "egress-without-snat")
     assert "172.17.0.0/16" in f.message and "MASQUERADE" in f.fix
     assert {x.netns for x in f.subjects} == {d.HOST, d.WEB, d.CACHE}
@@ -295,6 +298,15 @@ def test_dnat_to_a_port_nobody_listens_on():
     assert "172.17.0.3:6380/tcp" in f.message
     assert {(x.netns, x.interface) for x in f.subjects} >= {(d.CACHE, "eth0")}
     d.net(s, d.CACHE).sockets.append(d.listener(6380, "172.17.0.3"))
+    assert not found(s, "dnat-no-listener")
+
+
+def test_dnat_to_loopback_is_about_the_netns_itself():
+    s = d.host()
+    d.net(s, d.HOST).nat[0].chains[2].rules.append(d.dnat("18080", "127.0.0.1:18080"))
+    (f,) = found(s, "dnat-no-listener")
+    assert [x.netns for x in f.subjects] == [d.HOST, d.HOST]
+    d.net(s, d.HOST).sockets.append(d.listener(18080, "127.0.0.1"))
     assert not found(s, "dnat-no-listener")
 
 

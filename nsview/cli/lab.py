@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "overlay, macvlan, a Kubernetes pod, and hidden (bind-mount/fd-held) netns. "
         "Needs root; never touches the namespace it is started from. See docs/lab.md.",
     )
-    p.set_defaults(handler=lambda args: p.error("choose one of: up, down, status, check"))
+    p.set_defaults(handler=lambda args: p.error(
+        "choose one of: up, down, status, check, break, fix"))
     lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=type(p))
     up = lab_sub.add_parser("up", help="build the lab (idempotent)")
     up.add_argument("--json", action="store_true", help="print the lab state as JSON")
@@ -31,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     check = lab_sub.add_parser("check", help="probe every lab path with real traffic")
     check.add_argument("--json", action="store_true", help="JSON instead of text")
     check.set_defaults(handler=_check)
+    brk = lab_sub.add_parser("break", help="plant a fault for nsview doctor to find")
+    brk.add_argument("fault", nargs="?", metavar="FAULT", help="the fault (see --list)")
+    brk.add_argument("--list", action="store_true", help="list the faults and exit")
+    brk.set_defaults(handler=_break)
+    fix = lab_sub.add_parser("fix", help="undo a planted fault ('all': every one)")
+    fix.add_argument("fault", metavar="FAULT", help="the fault, or 'all'")
+    fix.set_defaults(handler=_fix)
 
 
 def _print_state(lab, as_json: bool) -> None:
@@ -63,6 +71,8 @@ def _print_state(lab, as_json: bool) -> None:
               f"--ssh-config {topo.SSH_CONFIG} {hosts}")
     if lab.cgroup_root:
         print(f"  cgroups under {lab.cgroup_root}")
+    if lab.faults:
+        print(f"  planted faults: {', '.join(lab.faults)} (undo: nsview lab fix FAULT)")
     for w in lab.warnings:
         print(f"  warning: {w}")
     for p in lab.problems:
@@ -98,6 +108,8 @@ def _down(args: argparse.Namespace) -> int:
               f"{rep.cgroups} cgroups, {rep.files} files/dirs")
     else:
         print("lab is not up; nothing to remove")
+    if rep.exiting:
+        print(f"still exiting: {', '.join(rep.exiting)}")
     return 0
 
 
@@ -123,3 +135,35 @@ def _check(args: argparse.Namespace) -> int:
             print(f"      {'expected ' + r.expect + ': ' if not r.ok else ''}{r.detail}")
         print(f"{len(results) - len(failed)}/{len(results)} paths as expected")
     return 1 if failed else 0
+
+
+def _break(args: argparse.Namespace) -> int:
+    from nsview.errors import UsageError
+    from nsview.lab import faults
+
+    if args.list:
+        planted = set(faults.planted(faults.StateFile.load()))
+        width = max(len(f.name) for f in faults.FAULTS)
+        for f in faults.FAULTS:
+            mark = "planted" if f.name in planted else "       "
+            print(f"{f.name:{width}}  {mark}  {f.summary}")
+        return 0
+    if not args.fault:
+        raise UsageError("name a fault to plant (see 'nsview lab break --list')")
+    if faults.break_fault(args.fault):
+        print(f"planted {args.fault}; 'nsview doctor --only {faults.fault(args.fault).check}' "
+              "finds it, 'nsview lab fix' undoes it")
+    else:
+        print(f"{args.fault} is planted already")
+    return 0
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from nsview.lab import faults
+
+    names = faults.planted(faults.StateFile.load()) if args.fault == "all" else [args.fault]
+    for name in names:
+        print(f"fixed {name}" if faults.fix_fault(name) else f"{name} is not planted")
+    if not names:
+        print("no fault is planted")
+    return 0

@@ -81,6 +81,7 @@ class LabState:
     nodes: dict[str, dict] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # planted by `lab break` (lab/faults.py)
 
     def container(self, name: str) -> ContainerState:
         for c in self.containers:
@@ -109,7 +110,8 @@ def _status(st: StateFile | None) -> LabState:
     data = st.data
     lab = LabState("up", lab_id=data.get("lab_id"), started=data.get("started"),
                    cgroup_root=data.get("cgroup_root"), pod=data.get("pod"),
-                   warnings=list(data.get("warnings", [])))
+                   warnings=list(data.get("warnings", [])),
+                   faults=sorted(data.get("faults") or {}))
     if data.get("corrupt"):
         lab.problems.append(f"state file {st.path} is unreadable")
     if not data.get("complete"):
@@ -255,17 +257,20 @@ def demo_session(*, keep_existing: bool = False) -> Iterator[LabState]:
     """Bring the lab up for the body of a ``with`` and take it down afterwards.
 
     The lab comes down on normal exit, on any exception, on KeyboardInterrupt
-    (Ctrl-C) and on SIGTERM (turned into SystemExit while the session runs, when
-    entered from the main thread). With ``keep_existing=True`` a lab that was
-    already up before entry is left up on exit.
+    (Ctrl-C), and on SIGTERM and SIGHUP (a closed terminal, a dropped SSH
+    session), which are turned into SystemExit while the session runs, when
+    entered from the main thread. While the lab comes down, a second signal
+    (Ctrl-C pressed again, the hangup that follows a SIGTERM) no longer
+    interrupts it. With ``keep_existing=True`` a lab that was already up before
+    entry is left up on exit.
     """
-    previous = None
     on_main = threading.current_thread() is threading.main_thread()
+    previous: dict = {}
     if on_main:
         def _term(signum, _frame):
             raise SystemExit(128 + signum)
 
-        previous = signal.signal(signal.SIGTERM, _term)
+        previous = {sig: signal.signal(sig, _term) for sig in _END_SIGNALS}
     try:
         was_up = lab_status().status == "up"
         try:
@@ -273,7 +278,27 @@ def demo_session(*, keep_existing: bool = False) -> Iterator[LabState]:
             yield lab
         finally:
             if not (keep_existing and was_up):
-                lab_down()
+                _down_undisturbed(on_main)
     finally:
-        if on_main:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_END_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _down_undisturbed(on_main: bool) -> None:
+    """lab_down, with SIGINT/SIGTERM/SIGHUP held off until it is done (a handler,
+    not a blocked mask, so the commands it runs start with default dispositions)."""
+    if not on_main:
+        lab_down()
+        return
+    held: list[int] = []
+    sigs = (signal.SIGINT, *_END_SIGNALS)
+    saved = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+             for sig in sigs}
+    try:
+        lab_down()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -10,6 +10,7 @@ only inside lab network namespaces and vanish with them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -28,6 +29,9 @@ class TeardownReport:
     cgroups: int = 0
     files: int = 0
     problems: list[str] = field(default_factory=list)
+    # Killed, but still in /proc when ``lab down`` stopped waiting: zombies their
+    # parent has not reaped yet (PID 1 here reaps slowly), "pid N (parent P)".
+    exiting: list[str] = field(default_factory=list)
 
     @property
     def removed_anything(self) -> bool:
@@ -92,13 +96,41 @@ def _kill_processes(objects: list[dict], rep: TeardownReport) -> None:
             rep.processes += 1
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        left = [p for p, s in targets.items() if sysx.alive(p, s)]
-        if not left:
-            return
+    _wait_gone(targets, rep)
+
+
+def _wait_gone(targets: dict[int, int | None], rep: TeardownReport,
+               timeout: float = 10) -> None:
+    """Wait until every killed process has left /proc, not merely died.
+
+    A killed process stays in /proc as a zombie until its parent reaps it. Our own
+    children (a lab started from this process) are reaped here; the lab's daemons
+    were reparented to PID 1 (or a subreaper), which reaps when it gets to it —
+    seconds on this machine — so those are waited for, and named in
+    ``rep.exiting`` if the wait runs out.
+    """
+    me = os.getpid()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for pid, start in targets.items():
+            state = sysx.proc_state(pid, start)
+            if state is None:
+                continue
+            if state[0] == "Z" and state[1] == me:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                if sysx.proc_state(pid, start) is None:
+                    continue
+            left.append((pid, *state))
+        if not left or time.monotonic() >= deadline:
+            break
         time.sleep(0.02)
-    rep.problems.append(f"processes still alive after SIGKILL: {left}")
+    running = [pid for pid, st, _ppid in left if st != "Z"]
+    if running:
+        rep.problems.append(f"processes still alive after SIGKILL: {running}")
+    rep.exiting = [f"pid {pid} (a zombie; parent {ppid} has not reaped it)"
+                   for pid, st, ppid in left if st == "Z"]
 
 
 def _remove_cgroups(st: StateFile | None, objects: list[dict], rep: TeardownReport) -> None:

@@ -147,6 +147,22 @@ def alive(pid: int | None, start: int | None) -> bool:
     return True
 
 
+def proc_state(pid: int, start: int | None) -> tuple[str, int] | None:
+    """(state letter, ppid) while ``pid`` (started at ``start``) is in /proc, zombie or
+    not; None once it is gone (or the pid now belongs to another process)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    try:
+        if start is not None and int(fields[19]) != start:
+            return None
+        return fields[0], int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def marked_pids(marker: str = topo.ENV_MARKER) -> list[int]:
     """Processes whose environment carries the lab marker (any lab id)."""
     needle = f"{marker}=".encode()

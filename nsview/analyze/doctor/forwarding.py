@@ -231,7 +231,10 @@ def dnat_no_listener(ctx: Context) -> Iterator[Finding]:
             proto = (rule.protocol or "tcp").lower()
             if proto not in ("tcp", "udp"):
                 continue
-            for owner_inode, name in ctx.ipv4_owners.get(ip, []):
+            owners = ctx.ipv4_owners.get(ip, [])
+            if _own(ns, ip):  # to itself (loopback, its own address): nobody else
+                owners = [(ns.inode, next((n for i, n in owners if i == ns.inode), "lo"))]
+            for owner_inode, name in owners:
                 owner = ctx.net_by_inode.get(owner_inode)
                 if owner is None or owner.net is None or owner.net.socket_summary is not None:
                     continue  # sockets capped: an absent listener proves nothing
