@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nsview.analyze.doctor import REGISTRY, at_or_above, catalogue, run_doctor
+from nsview.analyze.doctor import REGISTRY, Subject, at_or_above, catalogue, run_doctor
 from nsview.model import (
     BridgeInfo,
     Holder,
@@ -40,7 +40,7 @@ def test_healthy_host_has_no_findings_at_all():
 
 def test_every_check_has_a_family_a_severity_and_a_summary():
     for chk in REGISTRY.values():
-        assert chk.family in ("link", "routing", "forwarding", "namespaces"), chk
+        assert chk.family in ("link", "routing", "forwarding", "namespaces", "containers"), chk
         assert chk.severity in ("info", "warning", "error") and chk.summary
 
 
@@ -398,6 +398,35 @@ def test_conntrack_unreplied_to_nobody():
     assert not found(_conntrack(d.host(), "172.17.0.3", []), "conntrack-unreplied")
     assert not found(_conntrack(d.host(), "172.17.0.50", ["SEEN_REPLY"]), "conntrack-unreplied")
     assert not found(_conntrack(d.host(), "203.0.113.9", []), "conntrack-unreplied")
+
+
+# -- containers ----------------------------------------------------------------
+
+def _web_container(s, mode="bridge", kernel="private", ip="172.17.0.2/16"):
+    from nsview.model.containers import Container, ContainerNetwork
+
+    s.containers.append(Container(
+        "f" * 64, "docker", name="web", main_pid=20, ns={"net": d.WEB}, network_mode=mode,
+        kernel_network_mode=kernel, networks=[ContainerNetwork("bridge", "eth0", ip)],
+        source={"networks": "/var/lib/docker/containers/fff/config.v2.json"}))
+    return s
+
+
+def test_container_agreeing_with_the_kernel():
+    assert not found(_web_container(d.host()), "container-state-mismatch")
+    assert not found(_web_container(d.host(), "appnet"), "container-state-mismatch")
+
+
+def test_container_ip_the_kernel_does_not_show():
+    (f,) = found(_web_container(d.host(), ip="172.17.0.42/16"), "container-state-mismatch")
+    assert "172.17.0.42" in f.message
+    assert f.subjects == [Subject(d.WEB, "eth0", container="web")]
+    assert any("172.17.0.2/16 on eth0" in e for e in f.evidence)
+
+
+def test_container_mode_the_kernel_does_not_show():
+    (f,) = found(_web_container(d.host(), "host", "private"), "container-state-mismatch")
+    assert "network mode host" in f.message and "private" in f.message
 
 
 # -- the whole run ---------------------------------------------------------------

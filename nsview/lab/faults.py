@@ -284,6 +284,41 @@ def _masquerade_gone():
     return plant, undo
 
 
+STALE_IP = "172.17.0.42"
+
+
+def _web_config(lab: Lab) -> str:
+    cid = lab.st.data["containers"]["web"]["id"]
+    return f"{topo.DOCKER_ROOT}/containers/{cid}/config.v2.json"
+
+
+def _set_web_ip(lab: Lab, ip: str) -> str:
+    """Rewrite the IP Docker's state records for web; return the one it had."""
+    import json
+
+    path = _web_config(lab)
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except OSError as exc:
+        raise NsviewError(f"lab: no Docker state for web ({path}: {exc.strerror})") from None
+    net = config["NetworkSettings"]["Networks"]["bridge"]
+    old, net["IPAddress"] = net["IPAddress"], ip
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(config, f)
+    os.replace(tmp, path)
+    return old
+
+
+def _plant_stale_state(lab: Lab) -> dict:
+    return {"ip": _set_web_ip(lab, STALE_IP)}
+
+
+def _undo_stale_state(lab: Lab, info: dict):
+    _set_web_ip(lab, info.get("ip") or topo.container("web").ip)
+
+
 def _fault(name, check, summary, pair) -> Fault:
     plant, undo = pair
     return Fault(name, check, summary, plant, undo)
@@ -344,6 +379,9 @@ FAULTS: tuple[Fault, ...] = (
     _fault("leaked-netns", "leaked-netns",
            f"/run/netns/{LEAK_NETNS}: no process, still plugged into docker0",
            (_plant_leak, _undo_leak)),
+    _fault("container-state-mismatch", "container-state-mismatch",
+           f"Docker's state for web says {STALE_IP}; the kernel has 172.17.0.2",
+           (_plant_stale_state, _undo_stale_state)),
 )
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nsview.analyze.doctor import forwarding, link, namespaces, routing  # noqa: F401 (register)
+from nsview.analyze.doctor import (  # noqa: F401 (they register their checks)
+    containers,
+    forwarding,
+    link,
+    namespaces,
+    routing,
+)
 from nsview.analyze.doctor.base import (
     REGISTRY,
     SEVERITIES,
@@ -34,7 +40,7 @@ __all__ = [
     "unknown_checks",
 ]
 
-FAMILIES = ("link", "routing", "forwarding", "namespaces")
+FAMILIES = ("link", "routing", "forwarding", "namespaces", "containers")
 
 
 @dataclass(slots=True)

@@ -116,8 +116,18 @@ def ip_of(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | N
 
 
 def is_up(iface: Interface) -> bool:
-    """Administratively up and with a carrier (what the kernel routes through)."""
-    return "UP" in iface.flags and iface.operstate not in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT")
+    """Administratively up and with a carrier (what the kernel routes through).
+
+    Without flags (a hand-written or trimmed snapshot) the operstate alone
+    decides, and with neither it counts as up: unknown is not down."""
+    if iface.operstate in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT"):
+        return False
+    return "UP" in iface.flags or not iface.flags
+
+
+def admin_down(iface: Interface) -> bool:
+    """Set down (``ip link set X down``), as far as the snapshot says."""
+    return bool(iface.flags) and "UP" not in iface.flags
 
 
 # -- the context ----------------------------------------------------------------------

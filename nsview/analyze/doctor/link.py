@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nsview.analyze.doctor.base import Context, Finding, Subject, check, ipv4_interfaces, is_up
+from nsview.analyze.doctor.base import (
+    Context,
+    Finding,
+    Subject,
+    admin_down,
+    check,
+    ipv4_interfaces,
+    is_up,
+)
 
 VXLAN_OVERHEAD = 50  # outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14)
 
@@ -31,10 +39,10 @@ def _veth_pairs(ctx: Context):
 def veth_peer_down(ctx: Context) -> Iterator[Finding]:
     for ns in ctx.nets:
         for iface in ns.net.interfaces:
-            if iface.kind != "veth" or "UP" not in iface.flags:
+            if iface.kind != "veth" or admin_down(iface):
                 continue
             far = ctx.peer(ns.inode, iface)
-            if far is None or "UP" in far[1].flags:
+            if far is None or not admin_down(far[1]):
                 continue
             f_ns, f_if = far
             yield Finding(

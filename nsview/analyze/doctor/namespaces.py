@@ -59,9 +59,14 @@ def leaked_netns(ctx: Context) -> Iterator[Finding]:
             continue
         if _serves_processes(ctx, ns):
             continue
+        if any(i.peer is not None and i.peer.netns is not None and (
+                ctx.net_by_inode.get(i.peer.netns) is None
+                or ctx.net_by_inode[i.peer.netns].net is None) for i in ns.net.interfaces):
+            continue  # where its veths lead was not read (nsview net): cannot tell
         links = [i for i in ns.net.interfaces if i.kind != "loopback"]
         # plugged into another namespace (a veth whose far end is elsewhere)
-        plugged = [i for i in links if i.peer is not None and i.peer.netns != ns.inode]
+        plugged = [i for i in links if i.peer is not None and i.peer.netns is not None
+                   and i.peer.netns != ns.inode]
         held = ", ".join(
             f"bind mount {h.path}" if h.kind == "bind_mount" else f"fd {h.fd} of pid {h.pid}"
             for h in ns.holders)
@@ -84,7 +89,8 @@ def leaked_netns(ctx: Context) -> Iterator[Finding]:
             yield Finding(
                 "leaked-netns", "info", [Subject(ns.inode)],
                 f"no process uses {ctx.label(ns.inode)}"
-                + (" and it holds nothing but lo" if not links else ", which is wired to nothing")
+                + (" and it holds nothing but lo" if not links else
+                   " and nothing visible connects it to one")
                 + ": leaked, unless kept on purpose.", evidence, _release(ctx, ns))
 
 
