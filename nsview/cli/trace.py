@@ -142,13 +142,15 @@ def _snapshot(args: argparse.Namespace):
 
 
 def resolve_netns(snapshot, spec: str, live: bool) -> int:
-    """The network namespace ``spec`` names in ``snapshot``: an ``ip netns`` (or other)
-    name, a container, a PID, ``net:[INODE]`` or an inode, ``host``, or (live) a path
-    to an nsfs file. UsageError, one line, when nothing or several match."""
+    """The network namespace ``spec`` names in ``snapshot``: a PID, ``net:[INODE]`` or
+    an inode, ``host``, a container / pod / netns name (``model.targets``: the same
+    names as ``nsview net`` and ``exec``), or (live) a path to an nsfs file.
+    UsageError, one line, when nothing or several match."""
     from nsview.analyze.paths.topology import NetIndex
+    from nsview.model.targets import TargetError, find_name
 
     idx = NetIndex(snapshot)
-    nets = [ns for ns in snapshot.namespaces if ns.type == "net"]
+    nets = {ns.inode for ns in snapshot.namespaces if ns.type == "net"}
     text = spec.strip()
     if text.startswith("net:[") and text.endswith("]"):
         text = text[5:-1]
@@ -157,42 +159,21 @@ def resolve_netns(snapshot, spec: str, live: bool) -> int:
         proc = idx.process(number)
         if proc is not None and "net" in proc.ns:
             return proc.ns["net"]
-        if any(ns.inode == number for ns in nets):
+        if number in nets:
             return number
         raise UsageError(f"no process or network namespace {spec} in the snapshot")
-    named = [ns.inode for ns in nets if text in ns.names]
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise UsageError(f"name {spec!r} is used by several network namespaces; give net:[INODE]")
-    found = _container_netns(snapshot, text)
-    if found is not None:
-        return found
     if text == "host" and idx.host_netns is not None:
         return idx.host_netns
-    if "/" in text and live:
-        try:
+    try:
+        match = find_name(snapshot, text)
+    except TargetError as exc:
+        if live and text.startswith("/") and os.path.exists(text):
             inode = os.stat(text).st_ino
-        except OSError as exc:
-            raise NsviewError(f"{spec}: {exc.strerror}") from None
-        if any(ns.inode == inode for ns in nets):
-            return inode
-        raise UsageError(f"{spec} is not a network namespace nsview found")
-    labelled = [ns.inode for ns in nets if idx.label(ns) == text]
-    if len(labelled) == 1:
-        return labelled[0]
-    known = sorted({n for ns in nets for n in ns.names})[:8]
-    hint = f" (known names: {', '.join(known)})" if known else ""
-    raise UsageError(f"no network namespace or container {spec!r} in the snapshot{hint}")
-
-
-def _container_netns(snapshot, name: str) -> int | None:
-    """The netns of the container called ``name`` (or whose id starts with it)."""
-    found = {
-        c.ns["net"]
-        for c in snapshot.containers
-        if "net" in c.ns and (name == c.name or (len(name) >= 6 and c.id.startswith(name)))
-    }
-    if len(found) > 1:
-        raise UsageError(f"{name!r} names several containers; give more of its id")
-    return found.pop() if found else None
+            if inode in nets:
+                return inode
+            raise UsageError(f"{spec} is not a network namespace nsview found") from None
+        raise UsageError(str(exc)) from None
+    inode = match.netns_inode()
+    if inode is None:
+        raise UsageError(f"{match.what} has no network namespace in the snapshot")
+    return inode

@@ -32,6 +32,7 @@ from nsview.analyze.paths.result import (
 )
 from nsview.analyze.paths.topology import NetIndex
 from nsview.model import Snapshot
+from nsview.model.targets import container_title
 
 MAX_NETNS_HOPS = 16  # namespaces one path may cross before nsview calls it a loop
 # Stand-ins when the question names no address: a client somewhere outside, and
@@ -804,10 +805,10 @@ def container_name(snapshot: Any, netns: int, pids: list[int]) -> str | None:
     wanted = set(pids)
     for c in containers:
         if wanted & set(c.pids):
-            return c.name or c.id[:12]
+            return container_title(c)
     in_netns = [c for c in containers if c.ns.get("net") == netns]
     in_netns.sort(key=lambda c: c.sandbox)  # an app container before its pause container
-    return (in_netns[0].name or in_netns[0].id[:12]) if in_netns else None
+    return container_title(in_netns[0]) if in_netns else None
 
 
 def _container_ip(container: Any) -> Any:

@@ -13,6 +13,7 @@ from nsview.analyze.labels import netns_label
 from nsview.analyze.paths.netfilter import Rules, TableRef
 from nsview.analyze.paths.result import Hop
 from nsview.model import Interface, NetState, Snapshot
+from nsview.model.targets import container_title
 
 LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 
@@ -93,10 +94,7 @@ class NetIndex(SnapshotIndex):
             c = by_pid.get(main.pid) if main is not None else None
             if c is None:
                 continue
-            if c.pod is not None and c.pod.name:
-                out[inode] = f"pod {c.pod.name}"
-            elif c.name or c.id:
-                out[inode] = c.name or c.id[:12]
+            out[inode] = container_title(c)
         return out
 
     def iface(self, netns: int, name: str | None) -> Interface | None:
