@@ -50,6 +50,9 @@ def rootful():
                IMAGE, "sleep", "600")
         podman("run", "-d", "--name", names["host"], "--network", "host", IMAGE, "sleep", "600")
         podman("run", "-d", "--name", names["none"], "--network", "none", IMAGE, "sleep", "600")
+        names["second_net"] = podman.network()
+        podman("run", "-d", "--name", names.setdefault("multi", unique("multi")), "--network",
+               net, "--network", names["second_net"], IMAGE, "sleep", "600")
         yield podman, net, names
 
 
@@ -223,3 +226,18 @@ def test_the_owner_reads_its_rootless_container_netns():
         shown = json.loads(proc.stdout)
         names = {i["name"] for i in shown["net"]["interfaces"]}
         assert names == {ifname for ifname, _ in expected}
+
+
+def test_a_container_on_two_networks(rootful):
+    podman, net, names = rootful
+    inspect = podman.inspect(names["multi"])["NetworkSettings"]["Networks"]
+    entry = by_name(dump())[names["multi"]]
+    got = {n["name"]: n for n in entry["networks"]}
+    assert set(got) == {net, names["second_net"]} == set(inspect)
+    for name, attached in inspect.items():
+        definition = json.loads((podman.base / "networks" / f"{name}.json").read_text())
+        assert got[name]["ip"] == f"{attached['IPAddress']}/{attached['IPPrefixLen']}"
+        assert got[name]["mac"] == attached["MacAddress"]
+        assert got[name]["bridge"] == definition["network_interface"]
+    assert len({n["interface"] for n in entry["networks"]}) == 2  # eth0, eth1
+    assert got[net]["bridge"] != got[names["second_net"]]["bridge"]

@@ -159,3 +159,19 @@ def test_bolt_reader_on_a_real_bolt_state_db():
     members = dict(db.bucket(b"pod", POD.encode(), b"containers").items())
     assert {v.decode() for v in members.values()} == {"nsvtapp", f"{POD[:12]}-infra"}
     assert db.bucket(b"runtime-config").get(b"graph-driver-name") == b"overlay"
+
+
+@pytest.mark.privileged
+def test_crio_reader_on_the_bundle_shape_it_shares_with_podman():
+    """CRI-O is not packaged here; podman writes the same io.kubernetes.cri-o.*
+    ContainerType/SandboxID annotations into the same containers/storage
+    bundles, so a process in a ``crio-<id>.scope`` cgroup is described from them."""
+    app = IDS["nsvtapp"]
+    roots = {"cri-o": (str(ROOTFUL),)}
+    with cgroup_processes([f"crio-{app}.scope"]) as (top, procs):
+        snap = collect_snapshot(CollectOptions(net=False, engine_roots=roots))
+    [entry] = [c for c in snap.containers if c.id == app]
+    assert entry.engine == "cri-o" and entry.cgroup == f"{top}/crio-{app}.scope"
+    assert entry.pod.id == INFRA and not entry.sandbox and entry.network_mode == "pod"
+    assert entry.pids == [procs[0].pid]
+    assert entry.source["pod"].endswith(f"overlay-containers/{app}/userdata/config.json")

@@ -306,10 +306,11 @@ def attribute(
 def _wanted(ctx: EngineContext, reader: Reader) -> bool:
     if not reader.engines and not reader.daemons:
         return True  # cni: its networks are there whoever set them up
-    if reader.module in ctx._engine_roots or os.environ.get(
-        f"NSVIEW_{reader.module.upper()}_ROOTS"
-    ):
-        return True  # roots given: read them even with no daemon or cgroup seen
+    for name in (reader.module, *reader.engines):
+        if name in ctx._engine_roots or os.environ.get(
+            f"NSVIEW_{name.upper().replace('-', '_')}_ROOTS"
+        ):
+            return True  # roots given: read them even with no daemon or cgroup seen
     if reader.engines and ctx.found(*reader.engines):
         return True
     return bool(reader.daemons and ctx.daemons(*reader.daemons))
