@@ -53,6 +53,12 @@ def test_lab_paths_match_lab_check(running_lab):
     for name, trace in blocked.items():
         (path,) = trace.paths
         assert path.verdict == "blocked", (name, path.summary)
+    # Every hop names the container it is in; the listener says whose it is.
+    published = reaches["published-port-external"][0].paths[0]
+    assert published.listener.container == "web"
+    assert "reaches nginx" in published.summary and published.summary.endswith("in web")
+    pod = reaches["pod-ip"][0].paths[0]
+    assert pod.summary.endswith("in pod default/web-7f9c6d5b8-x2k4q"), pod.summary
     iso = blocked["isolation-user-to-docker0"].paths[0]
     assert "DOCKER-ISOLATION-STAGE-2" in iso.summary and iso.hops[-1].kind == "filter"
     assert "no route" in blocked["none-mode"].paths[0].summary
