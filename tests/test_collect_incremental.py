@@ -49,9 +49,13 @@ def view(snapshot, ns_type: str, inode: int):
     if net is not None:
         net.pop("sockets", None)  # carried over between full reads by design
         net.pop("socket_summary", None)
-    holders = sorted((h.kind, h.pid or 0, h.fd or 0, h.tid or 0, h.path or "")
-                     for h in ns.holders)
-    return holders, sorted(ns.pids), ns.names, net
+    # Other jobs on the host enter and open every netns now and then (their own
+    # nsview: a thread, an fd), and the process named for a bind mount is the first
+    # that sees it at the time: what is compared is processes and mount paths.
+    holders = sorted({(h.kind, h.pid if h.kind != "bind_mount" else 0, h.path or "")
+                      for h in ns.holders if h.kind in ("process", "bind_mount")})
+    pids = sorted(h[1] for h in holders if h[0] == "process")
+    return holders, pids, ns.names, net
 
 
 @pytest.fixture
@@ -103,7 +107,10 @@ def test_refresh_sees_new_processes_mounts_links_rules_and_namespace_changes(
         "add rule ip nsvt_t post oifname lo masquerade")
 
     refreshed = collector.collect()
-    cold = collect_snapshot(OPTIONS)
+    for _ in range(3):  # a netns read can fail on a crowded host (diagnostics say why)
+        cold = collect_snapshot(OPTIONS)
+        if all(cold.namespace("net", i).net is not None for i in (busy_inode, quiet_inode)):
+            break
     assert not collector.last_full
     assert collector.walk.reread < len(refreshed.processes) // 2  # it did not read all again
 
@@ -113,7 +120,10 @@ def test_refresh_sees_new_processes_mounts_links_rules_and_namespace_changes(
         assert view(refreshed, ns_type, inode) == view(cold, ns_type, inode) is not None
     # A netns held only by a mount made since, in a known process's mount namespace.
     got = view(refreshed, "net", private_inode)
-    assert got is not None and ("bind_mount", mounter.pid, 0, 0, str(target)) in got[0]
+    assert got is not None and ("bind_mount", 0, str(target)) in got[0]
+    mount = next(h for h in refreshed.namespace("net", private_inode).holders
+                 if h.kind == "bind_mount")
+    assert os.stat(f"/proc/{mount.pid}/ns/mnt").st_ino == ns_inode(mounter.pid, "mnt")
     assert got[:3] == view(cold, "net", private_inode)[:3]
     # A known pid that is now in another netns.
     moved_to = ns_inode(mover.pid, "net")
@@ -125,7 +135,8 @@ def test_refresh_sees_new_processes_mounts_links_rules_and_namespace_changes(
     assert veth in [i["name"] for i in busy_view[3]["interfaces"]]
     rules = [r["text"] for t in busy_view[3]["nat"] for c in t["chains"] for r in c["rules"]]
     assert any("masquerade" in r for r in rules)
-    assert busy_view == view(cold, "net", busy_inode)
+    assert busy_view == view(cold, "net", busy_inode), [
+        d for d in cold.diagnostics if str(busy_inode) in d.reason]
     assert view(refreshed, "net", quiet_inode) == view(cold, "net", quiet_inode)
     assert quiet_inode not in collector.network.last_read
     assert busy_inode in collector.network.last_read
