@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nsview.analyze.labels import holder_summary, holder_text, netns_label, ns_short, short_cmd
+from nsview.analyze.labels import (
+    holder_summary,
+    holder_text,
+    match_words,
+    netns_label,
+    ns_short,
+    short_cmd,
+)
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
     DiagnosticRef,
@@ -25,6 +32,7 @@ from nsview.analyze.refs import (
     Ref,
     RouteRef,
     RuleRef,
+    SocketRef,
     resolve,
 )
 from nsview.model import (
@@ -39,6 +47,7 @@ from nsview.model import (
     Process,
     Route,
     RoutingRule,
+    Socket,
 )
 
 
@@ -73,13 +82,18 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
         case RuleRef(), RoutingRule():
             return _rule_detail(found)
         case NatTableRef(), NatTable():
-            return _nat_table_detail(found)
+            return _nat_table_detail(found, ref.where)
         case NatChainRef(), NatChain():
-            return _nat_chain_detail(resolve(lk, NatTableRef(ref.netns, ref.table)), found)
+            table = resolve(lk, NatTableRef(ref.netns, ref.table, ref.where))
+            return _nat_chain_detail(table, found, ref.where)
         case NatRuleRef(), NatRule():
             return _nat_rule_detail(
-                resolve(lk, NatChainRef(ref.netns, ref.table, ref.chain)), found
+                resolve(lk, NatChainRef(ref.netns, ref.table, ref.chain, ref.where)),
+                found,
+                ref.where,
             )
+        case SocketRef(), Socket():
+            return _socket_detail(lk, ref.netns, found)
         case HolderRef(), Holder():
             return _holder_detail(lk, ref, found)
         case DiagnosticRef(), Diagnostic():
@@ -134,6 +148,18 @@ def _ns_detail(lk: Lookup, ns: Namespace) -> Detail:
             rows.append(("routes", str(len(net.routes))))
             nat = sum(len(c.rules) for t in net.nat for c in t.chains)
             rows.append(("NAT rules", str(nat)))
+            if net.filter:
+                rules = sum(len(c.rules) for t in net.filter for c in t.chains)
+                rows.append(("filter rules", f"{rules} in {len(net.filter)} tables"))
+            listening = [s for s in net.sockets if s.state == "LISTEN"]
+            rows.append(("sockets", f"{len(net.sockets)}, {len(listening)} listening"))
+            if net.socket_summary is not None:
+                rows.append(("sockets in all", f"{net.socket_summary.total} (list capped)"))
+            if net.conntrack is not None:
+                ct = net.conntrack
+                rows.append(
+                    ("conntrack", f"{ct.count} entries" + (" (capped)" if ct.truncated else ""))
+                )
             for key, value in sorted(net.sysctls.items()):
                 rows.append(("sysctl", f"{key} = {value}"))
             for err in net.errors:
@@ -167,6 +193,10 @@ def _proc_detail(lk: Lookup, proc: Process) -> Detail:
         rows.append((t, text))
     for t, inode in sorted(proc.ns_for_children.items()):
         rows.append((f"{t}_for_children", f"[{inode}]"))
+    for netns, i in lk.sockets_of.get(proc.pid, []):
+        s = lk.net(netns).sockets[i]
+        remote = f" → {s.remote}" if s.remote else ""
+        rows.append(("socket", f"{s.proto} {s.state} {s.local}{remote}"))
     return d
 
 
@@ -246,16 +276,21 @@ def _rule_detail(r: RoutingRule) -> Detail:
     return d
 
 
-def _nat_table_detail(table: NatTable) -> Detail:
-    d = Detail(f"NAT table {table.family} {table.table}")
+def _table_word(where: str) -> str:
+    return "NAT" if where == "nat" else "filter"
+
+
+def _nat_table_detail(table: NatTable, where: str = "nat") -> Detail:
+    d = Detail(f"{_table_word(where)} table {table.family} {table.table}")
     d.rows += [("backend", table.backend), ("chains", ", ".join(c.name for c in table.chains))]
     return d
 
 
-def _nat_chain_detail(table: NatTable, chain: NatChain) -> Detail:
-    d = Detail(f"NAT chain {chain.name}")
+def _nat_chain_detail(table: NatTable, chain: NatChain, where: str = "nat") -> Detail:
+    d = Detail(f"{_table_word(where)} chain {chain.name}")
     d.rows += [
         ("table", f"{table.backend} {table.family} {table.table}"),
+        ("type", _opt(chain.type)),
         ("hook", _opt(chain.hook)),
         ("policy", _opt(chain.policy)),
         ("rules", str(len(chain.rules))),
@@ -263,8 +298,8 @@ def _nat_chain_detail(table: NatTable, chain: NatChain) -> Detail:
     return d
 
 
-def _nat_rule_detail(chain: NatChain, rule: NatRule) -> Detail:
-    d = Detail(f"NAT rule {rule.target or ''} in {chain.name}".strip())
+def _nat_rule_detail(chain: NatChain, rule: NatRule, where: str = "nat") -> Detail:
+    d = Detail(f"{_table_word(where)} rule {rule.target or ''} in {chain.name}".strip())
     d.rows.append(("rule", rule.text))
     for name in (
         "target",
@@ -284,8 +319,49 @@ def _nat_rule_detail(chain: NatChain, rule: NatRule) -> Detail:
         if value:
             neg = "! " if name in rule.negated else ""
             d.rows.append((name.replace("_", " "), f"{neg}{value}"))
+    for m in rule.matches:
+        if m.kind not in (
+            "protocol",
+            "dport",
+            "sport",
+            "in_iface",
+            "out_iface",
+            "source",
+            "destination",
+            "comment",
+        ):
+            d.rows.append(("match", match_words(m) if m.parsed else f"{m.text} (not understood)"))
+    for key, value in rule.target_options.items():
+        d.rows.append(("target option", f"{key} {value}".strip()))
+    if rule.vmap is not None:
+        d.rows.append(
+            ("verdict map", f"{rule.vmap.key}" + (f" @{rule.vmap.set}" if rule.vmap.set else ""))
+        )
+        for key, verdict in rule.vmap.entries.items():
+            d.rows.append(("  " + key, verdict))
     if not rule.parsed:
         d.rows.append(("parsed", "no: only the rule text above is reliable"))
+    return d
+
+
+def _socket_detail(lk: Lookup, netns: int, s: Socket) -> Detail:
+    d = Detail(f"socket {s.proto} {s.local}")
+    rows = d.rows
+    rows += [("proto", s.proto), ("state", s.state), ("local", s.local)]
+    rows.append(("remote", _opt(s.remote)))
+    if s.interface:
+        rows.append(("bound to device", s.interface))
+    if s.v6only is not None:
+        rows.append(("v6only", "yes" if s.v6only else "no (takes IPv4 too)"))
+    if s.type:
+        rows.append(("type", s.type))
+    rows += [("inode", _opt(s.inode or None)), ("uid", _opt(s.uid))]
+    for pid in s.pids:
+        proc = lk.process(pid)
+        rows.append(("process", f"{pid} {proc.comm}: {short_cmd(proc, 80)}" if proc else str(pid)))
+    if not s.pids:
+        rows.append(("process", "none seen" if s.inode else "none (no file holds it)"))
+    rows.append(("netns", f"net:[{netns}] {netns_label(lk, netns)}"))
     return d
 
 

@@ -42,12 +42,27 @@ from nsview.model import (
     Process,
     Route,
     RoutingRule,
+    RuleMatch,
+    Socket,
 )
 
 Segment = tuple[str, str]  # (text, role)
 Label = tuple[Segment, ...]
 
 NAT_ROLES = {"DNAT": "dnat", "SNAT": "snat", "MASQUERADE": "masquerade", "REDIRECT": "dnat"}
+# Filter verdicts: whether the packet passes (up) or is stopped (down).
+VERDICT_ROLES = {"ACCEPT": "up", "DROP": "down", "REJECT": "down", "RETURN": "muted"}
+# RuleMatch kinds that are NatRule fields too: worded from the fields, in this order.
+_RULE_FIELDS = (
+    ("protocol", ""),
+    ("in_iface", "in "),
+    ("out_iface", "out "),
+    ("source", "from "),
+    ("destination", "to "),
+    ("sport", "sport "),
+    ("dport", "dport "),
+)
+_FIELD_KINDS = frozenset(k for k, _ in _RULE_FIELDS) | {"comment"}
 CMDLINE_WIDTH = 60
 
 
@@ -338,6 +353,12 @@ def netns_row_label(ns: Namespace, index: SnapshotIndex) -> Label:
     }
     if nat_targets:
         b.add("NAT " + " ".join(sorted(nat_targets)), "dnat")
+    listening = sorted(
+        {s.port for s in net.sockets if s.state == "LISTEN" and s.port is not None}
+    )
+    if listening:
+        more = f" +{len(listening) - 4}" if len(listening) > 4 else ""
+        b.add("listen " + ",".join(map(str, listening[:4])) + more, "kind")
     if net.errors:
         b.add(plural(len(net.errors), "error"), "warn")
     return b.build()
@@ -345,6 +366,59 @@ def netns_row_label(ns: Namespace, index: SnapshotIndex) -> Label:
 
 def nat_rule_count(net: NetState) -> int:
     return sum(len(c.rules) for t in net.nat for c in t.chains)
+
+
+def filter_rule_count(net: NetState) -> int:
+    return sum(len(c.rules) for t in net.filter for c in t.chains)
+
+
+def match_words(m: RuleMatch) -> str:
+    """One condition of a rule in words ("ctstate RELATED,ESTABLISHED", "dst-type LOCAL")."""
+    neg = "! " if m.negated else ""
+    value = m.value or ""
+    match m.kind:
+        case "dst_type" | "src_type":
+            extra = "".join(f" {k}" for k in m.options)
+            return f"{neg}{m.kind.replace('_', '-')} {value}{extra}"
+        case "set":
+            how = m.options.get("flags") or m.options.get("on") or ""
+            return f"{neg}set {value} {how}".rstrip()
+        case "statistic":
+            if value:
+                return f"{neg}probability {value.rstrip('0').rstrip('.') or '0'}"
+            every, packet = m.options.get("every"), m.options.get("packet")
+            return f"{neg}every {every} from {packet or 0}" if every else f"{neg}statistic"
+        case "icmp_type":
+            return f"{neg}type {value}"
+        case "physdev_in" | "physdev_out":
+            return f"{neg}{m.kind.replace('_', '-')} {value}"
+        case "other":
+            return m.text
+    return f"{neg}{m.kind} {value}".rstrip()
+
+
+def socket_label(sock: Socket, index: SnapshotIndex) -> Label:
+    """"tcp  LISTEN  0.0.0.0:80  nginx (601)": proto, state, addresses, holders."""
+    b = LabelBuilder().add(sock.proto, "kind")
+    b.add(sock.state, "up" if sock.state in ("LISTEN", "UNCONN") else "muted")
+    b.add(sock.local, "addr")
+    if sock.remote:
+        b.add(f"→ {sock.remote}", "addr")
+    if sock.interface:
+        b.add(f"dev {sock.interface}", "name")
+    if sock.family == "inet6" and sock.v6only is False and sock.address == "::":
+        b.add("v4 too", "muted")
+    holders = []
+    for pid in sock.pids[:3]:
+        proc = index.process(pid)
+        holders.append(f"{proc.comm} ({pid})" if proc else str(pid))
+    if len(sock.pids) > 3:
+        holders.append(f"+{len(sock.pids) - 3}")
+    if holders:
+        b.add(", ".join(holders), "label")
+    elif sock.inode:
+        b.add("no process seen", "muted")
+    return b.build()
 
 
 def route_label(route: Route) -> Label:
@@ -408,22 +482,25 @@ def nat_rule_label(rule: NatRule) -> Label:
     if not rule.parsed:
         return LabelBuilder().add(rule.text, "muted").build()
     b = LabelBuilder()
-    target = rule.target or "?"
-    b.add(target, NAT_ROLES.get(target, "kind"))
+    if rule.vmap is not None:
+        entries = ", ".join(f"{k}: {v}" for k, v in rule.vmap.entries.items())
+        named = f"@{rule.vmap.set} " if rule.vmap.set else ""
+        b.add(f"vmap {rule.vmap.key} {named}{{{entries}}}", "kind")
+    else:
+        target = rule.target or "?"
+        b.add(target, NAT_ROLES.get(target) or VERDICT_ROLES.get(target, "kind"))
     match = []
     neg = set(rule.negated)
-    for field, word in (
-        ("protocol", ""),
-        ("in_iface", "in "),
-        ("out_iface", "out "),
-        ("source", "from "),
-        ("destination", "to "),
-        ("sport", "sport "),
-        ("dport", "dport "),
-    ):
+    for field, word in _RULE_FIELDS:
         value = getattr(rule, field)
         if value:
             match.append(f"{'! ' if field in neg else ''}{word}{value}")
+    # An nft set match on a field (ip saddr @allowed) shows through that field already.
+    match += [
+        match_words(m)
+        for m in rule.matches
+        if m.kind not in _FIELD_KINDS and not (m.kind == "set" and "on" in m.options)
+    ]
     if match:
         b.add(" ".join(match), "muted")
     if rule.to_destination:
@@ -432,6 +509,8 @@ def nat_rule_label(rule: NatRule) -> Label:
         b.add(f"→ src {rule.to_source}", "addr")
     if rule.to_ports:
         b.add(f"→ ports {rule.to_ports}", "addr")
+    for key, value in rule.target_options.items():
+        b.add(f"{key} {value}".strip(), "muted")
     if rule.comment:
         b.add(f"/* {rule.comment} */", "muted")
     return b.build()

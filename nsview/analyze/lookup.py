@@ -145,6 +145,17 @@ class Lookup(SnapshotIndex):
                 out.setdefault(ip, []).append((inode, ifindex))
         return out
 
+    @cached_property
+    def sockets_of(self) -> dict[int, list[tuple[int, int]]]:
+        """pid -> [(netns inode, index in NetState.sockets)] of the sockets it holds."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        for ns in self.netns:
+            if ns.net is not None:
+                for i, sock in enumerate(ns.net.sockets):
+                    for pid in sock.pids:
+                        out.setdefault(pid, []).append((ns.inode, i))
+        return out
+
     def owners_of_ip(self, text: str | None) -> list[tuple[int, int]]:
         """Interfaces carrying the IP in ``text`` ("10.0.0.2", "10.0.0.2:80", "[fe80::1]:80")."""
         ip = ip_of(text)

@@ -81,15 +81,23 @@ class RuleRef(InNetns):
     index: int  # in NetState.rules
 
 
+# A packet-filter table, chain or rule: ``where`` names the NetState list the
+# table is in, "nat" (NetState.nat) or "filter" (NetState.filter: filter,
+# mangle, raw and nft filter/route chains). Both lists hold NatTables.
+TABLE_LISTS = ("nat", "filter")
+
+
 @dataclass(frozen=True, slots=True)
 class NatTableRef(InNetns):
-    table: int  # in NetState.nat
+    table: int  # in NetState.nat (or NetState.filter)
+    where: str = "nat"
 
 
 @dataclass(frozen=True, slots=True)
 class NatChainRef(InNetns):
     table: int
     chain: int  # in NatTable.chains
+    where: str = "nat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,12 @@ class NatRuleRef(InNetns):
     table: int
     chain: int
     rule: int  # in NatChain.rules
+    where: str = "nat"
+
+
+@dataclass(frozen=True, slots=True)
+class SocketRef(InNetns):
+    index: int  # in NetState.sockets
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +135,8 @@ class GroupRef(RefBase):
 
     what: "type" and "hier" (``ns_type`` set; namespaces of one type, their
     hierarchy), "diags", "kthreads" (of a namespace), "procns" (of a process),
-    "routes", "local_routes", "rules", "nat" (of a network namespace).
+    "routes", "local_routes", "rules", "nat", "filter", "sockets" (of a network
+    namespace).
     A group of one namespace or process is about it: its relations, details and
     actions are those of ``of``.
     """
@@ -151,6 +166,7 @@ Ref = (
     | NatTableRef
     | NatChainRef
     | NatRuleRef
+    | SocketRef
     | HolderRef
     | DiagnosticRef
     | GroupRef
@@ -167,7 +183,8 @@ def resolve(lk: Lookup, ref: Ref | None):
 
     NamespaceRef → Namespace, ProcessRef → Process, InterfaceRef → Interface,
     RouteRef → Route, RuleRef → RoutingRule, NatTableRef/NatChainRef/NatRuleRef →
-    NatTable/NatChain/NatRule, HolderRef → Holder, DiagnosticRef → Diagnostic.
+    NatTable/NatChain/NatRule (``where``: from NetState.nat or .filter), SocketRef →
+    Socket, HolderRef → Holder, DiagnosticRef → Diagnostic.
     """
     match ref:
         case NamespaceRef(type=t, inode=inode):
@@ -182,15 +199,20 @@ def resolve(lk: Lookup, ref: Ref | None):
         case RuleRef(netns=netns, index=i):
             net = lk.net(netns)
             return _at(net.rules, i) if net else None
-        case NatTableRef(netns=netns, table=t):
+        case NatTableRef(netns=netns, table=t, where=where):
             net = lk.net(netns)
-            return _at(net.nat, t) if net else None
-        case NatChainRef(netns=netns, table=t, chain=c):
-            table = resolve(lk, NatTableRef(netns, t))
+            if net is None or where not in TABLE_LISTS:
+                return None
+            return _at(getattr(net, where), t)
+        case NatChainRef(netns=netns, table=t, chain=c, where=where):
+            table = resolve(lk, NatTableRef(netns, t, where))
             return _at(table.chains, c) if table else None
-        case NatRuleRef(netns=netns, table=t, chain=c, rule=r):
-            chain = resolve(lk, NatChainRef(netns, t, c))
+        case NatRuleRef(netns=netns, table=t, chain=c, rule=r, where=where):
+            chain = resolve(lk, NatChainRef(netns, t, c, where))
             return _at(chain.rules, r) if chain else None
+        case SocketRef(netns=netns, index=i):
+            net = lk.net(netns)
+            return _at(net.sockets, i) if net else None
         case HolderRef(type=t, inode=inode, index=i):
             ns = lk.namespace(t, inode)
             return _at(ns.holders, i) if ns else None

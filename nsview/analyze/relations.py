@@ -24,9 +24,20 @@ from nsview.analyze.refs import (
     ProcessRef,
     Ref,
     RouteRef,
+    SocketRef,
     resolve,
 )
-from nsview.model import NS_TYPES, Diagnostic, Holder, Interface, Namespace, NatRule, Process, Route
+from nsview.model import (
+    NS_TYPES,
+    Diagnostic,
+    Holder,
+    Interface,
+    Namespace,
+    NatRule,
+    Process,
+    Route,
+    Socket,
+)
 
 MAX_LISTED = 50  # processes or namespaces listed as jump targets from one row
 
@@ -72,6 +83,8 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             out = _route_relations(lookup, ref, found)
         case NatRuleRef():
             out = _nat_rule_relations(lookup, ref, found)
+        case SocketRef():
+            out = _socket_relations(lookup, ref, found)
         case HolderRef():
             out = _holder_relations(lookup, ref, found)
         case DiagnosticRef():
@@ -169,6 +182,9 @@ def _proc_relations(lk: Lookup, ref: ProcessRef, proc: Process, view: str) -> li
         out.append(
             Relation("its network in Network", NamespaceRef("net", proc.ns["net"]), "network")
         )
+    for netns, i in lk.sockets_of.get(proc.pid, [])[:MAX_LISTED]:
+        sock = lk.net(netns).sockets[i]
+        out.append(Relation(f"socket {_socket_words(sock)}", SocketRef(netns, i), "network"))
     parent = lk.parent_of(proc)
     if parent is not None:
         out.append(_proc_rel(lk, parent.pid, "parent "))
@@ -228,6 +244,37 @@ def _nat_rule_relations(lk: Lookup, ref: NatRuleRef, rule: NatRule) -> list[Rela
         iface = lk.interface_named(ref.netns, name)
         if iface is not None:
             out.append(_iface_rel(lk, ref.netns, iface.ifindex, "matches "))
+    return out
+
+
+def _socket_words(sock: Socket) -> str:
+    remote = f" → {sock.remote}" if sock.remote else ""
+    return f"{sock.proto} {sock.state} {sock.local}{remote}"
+
+
+def _socket_relations(lk: Lookup, ref: SocketRef, sock: Socket) -> list[Relation | None]:
+    out: list[Relation | None] = [_proc_rel(lk, pid, "held by ") for pid in sock.pids[:MAX_LISTED]]
+    if sock.address and sock.address not in ("0.0.0.0", "::"):
+        for where in lk.owners_of_ip(sock.address):
+            out.append(_iface_rel(lk, where[0], where[1], "bound to an address of "))
+    if sock.interface:
+        iface = lk.interface_named(ref.netns, sock.interface)
+        if iface is not None:
+            out.append(_iface_rel(lk, ref.netns, iface.ifindex, "bound to device "))
+    # The other end of a connection inside the same netns (loopback, a local peer).
+    if sock.remote:
+        net = lk.net(ref.netns)
+        for i, other in enumerate(net.sockets if net else []):
+            if (
+                other.local == sock.remote
+                and other.remote == sock.local
+                and other.proto == sock.proto
+            ):
+                out.append(
+                    Relation(
+                        f"other end {_socket_words(other)}", SocketRef(ref.netns, i), "network"
+                    )
+                )
     return out
 
 

@@ -22,6 +22,7 @@ from nsview.analyze.refs import (
     ProcessRef,
     Ref,
     RouteRef,
+    SocketRef,
     resolve,
 )
 from nsview.analyze.views import Item, Path, View
@@ -77,6 +78,12 @@ def matches(lk: Lookup, ref: Ref, q: Query) -> bool:
             return _has(q, found.dst, found.gateway, found.dev, found.prefsrc)
         case NatRuleRef():
             return _has(q, found.text, found.to_destination, found.to_source)
+        case SocketRef():
+            if q.number is not None:  # a port, or a pid holding it
+                return q.number in (found.port, found.remote_port) or q.number in found.pids
+            if q.ip is not None:
+                return q.ip in (found.address, found.remote_address)
+            return _has(q, found.local, found.remote)
         case HolderRef():
             return (q.number is not None and q.number == found.pid) or _has(q, found.path)
     return False

@@ -81,18 +81,50 @@ def nat_rule_text(rule: NatRule) -> Text:
     return text
 
 
-def nat_tree(net: NetState) -> Tree:
-    head = Text("NAT", style="bold")
-    if not net.nat:
-        head.append(" (no NAT tables)", style="dim")
+def nat_tree(net: NetState, where: str = "nat") -> Tree:
+    """The NAT tables, or (``where="filter"``) the filter/mangle/raw ones, as a tree."""
+    tables = net.nat if where == "nat" else net.filter
+    title = "NAT" if where == "nat" else "Filter (filter, mangle, raw)"
+    head = Text(title, style="bold")
+    if not tables:
+        head.append(f" (no {'NAT' if where == 'nat' else 'filter'} tables)", style="dim")
     tree = Tree(head)
-    for table in net.nat:
+    for table in tables:
         node = tree.add(styled(labels.nat_table_label(table)))
         for chain in table.chains:
             chain_node = node.add(styled(labels.nat_chain_label(chain)))
             for rule in chain.rules:
                 chain_node.add(nat_rule_text(rule))
     return tree
+
+
+def sockets_table(net: NetState, index: Lookup) -> Table:
+    """Listeners first, then connections, each with the processes holding it."""
+    table = Table(title="Sockets", title_justify="left")
+    for column in ("proto", "state", "local", "remote", "processes"):
+        table.add_column(column, overflow="fold")
+    listening = ("LISTEN", "UNCONN")
+    order = sorted(
+        net.sockets, key=lambda s: (s.state not in listening, s.proto == "unix", s.port or 0)
+    )
+    for s in order:
+        procs = []
+        for pid in s.pids:
+            proc = index.process(pid)
+            procs.append(f"{proc.comm} ({pid})" if proc else str(pid))
+        local = s.local + (f" dev {s.interface}" if s.interface else "")
+        table.add_row(
+            s.proto,
+            Text(s.state, style="green" if s.state in listening else ""),
+            Text(local, style="bold" if s.state in listening else ""),
+            Text(s.remote or ""),
+            Text(", ".join(procs), style="" if procs else "dim"),
+        )
+    if net.socket_summary is not None:
+        table.caption = (
+            f"{net.socket_summary.total} sockets in all; connections past the cap counted only"
+        )
+    return table
 
 
 def sysctl_lines(net: NetState) -> Text:
@@ -126,6 +158,17 @@ def namespace_view(ns: Namespace, index: Lookup) -> RenderableType:
     if net.rules:
         parts.append(rules_table(net))
     parts.append(nat_tree(net))
+    if net.filter:
+        parts.append(nat_tree(net, "filter"))
+    if net.sockets:
+        parts.append(sockets_table(net, index))
+    if net.conntrack is not None:
+        ct = net.conntrack
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(ct.by_state.items()))
+        line = Text(f"Conntrack: {ct.count} entries", style="bold")
+        if counts:
+            line.append(f"  ({counts})", style="dim")
+        parts.append(line)
     parts.append(sysctl_lines(net))
     for error in net.errors:
         parts.append(Text.assemble(("error", "red"), f" {error}"))
@@ -150,5 +193,11 @@ def net_summary(net: NetState, index: Lookup, here: int) -> Text:
         out.append("only lo", style="dim")
     routes = labels.plural(len(net.routes), "route")
     nat = labels.plural(labels.nat_rule_count(net), "NAT rule")
-    out.append(f"  {routes}, {nat}", style="dim")
+    counts = [routes, nat]
+    if net.filter:
+        counts.append(labels.plural(labels.filter_rule_count(net), "filter rule"))
+    listening = sum(1 for s in net.sockets if s.state == "LISTEN")
+    if listening:
+        counts.append(f"{listening} listening")
+    out.append("  " + ", ".join(counts), style="dim")
     return out

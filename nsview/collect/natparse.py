@@ -588,7 +588,11 @@ def parse_nft_rule(rule: dict[str, Any], maps: dict[str, Any] | None = None) -> 
             nat.target = _VERDICTS[kind]
         elif kind in _STATEMENT_TARGETS:
             nat.target = _STATEMENT_TARGETS[kind]
-            if isinstance(body, dict):
+            if kind == "reject" and isinstance(body, dict):
+                # iptables' word for it: --reject-with icmp port-unreachable
+                how = " ".join(str(body[k]) for k in ("type", "expr") if body.get(k))
+                nat.target_options["reject-with"] = how
+            elif isinstance(body, dict):
                 nat.target_options.update({str(k): str(v) for k, v in body.items()})
         elif kind == "vmap" and isinstance(body, dict):
             key = _render_operand(body.get("key"))

@@ -1,9 +1,10 @@
-"""The Network view: netns → interfaces (bridge ports nested), routes, rules, NAT tables →
-chains → rules."""
+"""The Network view: netns → interfaces (bridge ports nested), routes, rules, NAT and
+filter tables → chains → rules, sockets."""
 
 from __future__ import annotations
 
 from nsview.analyze.labels import (
+    filter_rule_count,
     group_label,
     interface_label,
     nat_chain_label,
@@ -14,6 +15,7 @@ from nsview.analyze.labels import (
     plural,
     route_label,
     rule_label,
+    socket_label,
 )
 from nsview.analyze.refs import (
     GroupRef,
@@ -25,14 +27,22 @@ from nsview.analyze.refs import (
     Ref,
     RouteRef,
     RuleRef,
+    SocketRef,
     resolve,
 )
 from nsview.analyze.views.base import Item, Path, View, namespace_key, note
 from nsview.model import Interface, Namespace, NatTable
 
 
-def _table_key(table: NatTable) -> str:
-    return f"t:{table.backend}:{table.family}:{table.table}"
+def _table_key(table: NatTable, where: str = "nat") -> str:
+    prefix = "t" if where == "nat" else "ft"
+    return f"{prefix}:{table.backend}:{table.family}:{table.table}"
+
+
+def _socket_order(sock) -> tuple:
+    """Listeners first (by port), then connections: what a path ends at comes first."""
+    listening = sock.state in ("LISTEN", "UNCONN")
+    return (not listening, sock.proto == "unix", sock.port or 0, sock.local)
 
 
 class NetworkView(View):
@@ -96,33 +106,47 @@ class NetworkView(View):
                     Item(f"rule:{i}", RuleRef(inode, i), rule_label(rule))
                     for i, rule in enumerate(net.rules)
                 ]
-            case GroupRef(what="nat", of=NamespaceRef(inode=inode)):
+            case GroupRef(what="nat" | "filter" as where, of=NamespaceRef(inode=inode)):
                 net = lk.net(inode)
                 if net is None:
                     return []
                 return [
-                    Item(_table_key(table), NatTableRef(inode, t), nat_table_label(table), True)
-                    for t, table in enumerate(net.nat)
+                    Item(
+                        _table_key(table, where),
+                        NatTableRef(inode, t, where),
+                        nat_table_label(table),
+                        True,
+                    )
+                    for t, table in enumerate(getattr(net, where))
                 ]
-            case NatTableRef(netns=inode, table=t) as ref:
+            case GroupRef(what="sockets", of=NamespaceRef(inode=inode)):
+                net = lk.net(inode)
+                if net is None:
+                    return []
+                order = sorted(range(len(net.sockets)), key=lambda i: _socket_order(net.sockets[i]))
+                return [
+                    Item(f"s:{i}", SocketRef(inode, i), socket_label(net.sockets[i], lk))
+                    for i in order
+                ]
+            case NatTableRef(netns=inode, table=t, where=where) as ref:
                 table = resolve(lk, ref)
                 if table is None:
                     return []
                 return [
                     Item(
                         f"c:{chain.name}",
-                        NatChainRef(inode, t, c),
+                        NatChainRef(inode, t, c, where),
                         nat_chain_label(chain),
                         bool(chain.rules),
                     )
                     for c, chain in enumerate(table.chains)
                 ]
-            case NatChainRef(netns=inode, table=t, chain=c) as ref:
+            case NatChainRef(netns=inode, table=t, chain=c, where=where) as ref:
                 chain = resolve(lk, ref)
                 if chain is None:
                     return []
                 return [
-                    Item(f"n:{i}", NatRuleRef(inode, t, c, i), nat_rule_label(rule))
+                    Item(f"n:{i}", NatRuleRef(inode, t, c, i, where), nat_rule_label(rule))
                     for i, rule in enumerate(chain.rules)
                 ]
         return []
@@ -153,6 +177,15 @@ class NetworkView(View):
         if net.nat:
             label = group_label("NAT", plural(nat_rule_count(net), "rule"))
             out.append(Item("nat", GroupRef("nat", of=netns), label, True))
+        if net.filter:
+            label = group_label("filter", plural(filter_rule_count(net), "rule"))
+            out.append(Item("filter", GroupRef("filter", of=netns), label, True))
+        if net.sockets:
+            listening = sum(1 for s in net.sockets if s.state in ("LISTEN", "UNCONN"))
+            count = f"{len(net.sockets)}, {listening} listening"
+            out.append(
+                Item("sockets", GroupRef("sockets", of=netns), group_label("sockets", count), True)
+            )
         return out
 
     def locate(self, ref: Ref) -> Path | None:
@@ -182,10 +215,12 @@ class NetworkView(View):
             case NatTableRef(netns=inode) | NatChainRef(netns=inode) | NatRuleRef(netns=inode):
                 if resolve(lk, ref) is None:
                     return None
-                table = resolve(lk, NatTableRef(inode, ref.table))
-                path = (f"ns:net:{inode}", "nat", _table_key(table))
+                table = resolve(lk, NatTableRef(inode, ref.table, ref.where))
+                path = (f"ns:net:{inode}", ref.where, _table_key(table, ref.where))
                 if isinstance(ref, NatTableRef):
                     return path
                 path += (f"c:{table.chains[ref.chain].name}",)
                 return path if isinstance(ref, NatChainRef) else (*path, f"n:{ref.rule}")
+            case SocketRef(netns=inode, index=i):
+                return (f"ns:net:{inode}", "sockets", f"s:{i}") if resolve(lk, ref) else None
         return None
