@@ -24,6 +24,7 @@ class VxlanEnd:
     netns: int  # inode of the netns the vxlan device is in
     netns_label: str
     interface: str
+    ifindex: int
     vni: int | None
     port: int | None
     mtu: int | None
@@ -95,6 +96,7 @@ def _host_ends(host: FleetHost) -> list[VxlanEnd]:
                     netns=inode,
                     netns_label=index.label(ns),
                     interface=iface.name,
+                    ifindex=iface.ifindex,
                     vni=info.vni,
                     port=info.port,
                     mtu=iface.mtu,
@@ -206,4 +208,25 @@ def _dedupe(items: list[tuple[VxlanEnd, VxlanEnd, str]]) -> list[tuple[VxlanEnd,
         if key not in seen:
             seen.add(key)
             out.append((a, b, why))
+    return out
+
+
+def tunnel_relations(overlays: FleetOverlays, host: str, netns: int, ifindex: int) -> list:
+    """Jump targets from one vxlan end: the other end of each of its tunnels, on
+    its host (nsview.analyze.relations.Relation with ``host`` set)."""
+    from nsview.analyze.refs import InterfaceRef
+    from nsview.analyze.relations import Relation
+
+    out = []
+    for tunnel in overlays.tunnels:
+        for here, there in ((tunnel.a, tunnel.b), (tunnel.b, tunnel.a)):
+            if (here.host, here.netns, here.ifindex) == (host, netns, ifindex):
+                out.append(
+                    Relation(
+                        f"tunnel VNI {there.vni} to {there.label}",
+                        InterfaceRef(there.netns, there.ifindex),
+                        "network",
+                        host=there.host,
+                    )
+                )
     return out

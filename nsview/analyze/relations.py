@@ -47,6 +47,7 @@ class Relation:
     text: str  # "veth peer eth0 @ web"
     ref: Ref  # where it leads
     view: str  # which view shows it: "namespaces" | "network" | "processes"
+    host: str | None = None  # in a fleet: the host it is on, when not the one shown
 
 
 def _proc_rel(lookup: Lookup, pid: int, why: str) -> Relation | None:

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--load",
         metavar="SNAP.json",
-        help="open a snapshot saved with 'nsview dump --json' instead of reading this host",
+        help="open a snapshot saved with 'nsview dump --json' (or a fleet file from "
+        "'nsview fleet collect': H picks the host) instead of reading this host",
     )
     group.add_argument(
         "--interval",
@@ -107,7 +108,13 @@ def launch(args: argparse.Namespace) -> int:
     for line in warnings:
         print(f"nsview: {line}", file=sys.stderr)
     if args.load:
-        source = SnapshotSource.file(args.load, load_snapshot_file)
+        from nsview.model.fleet import Fleet
+
+        document = load_document_file(args.load)
+        if isinstance(document, Fleet):
+            source = SnapshotSource.fleet_file(args.load, document)
+        else:
+            source = SnapshotSource.file(args.load, load_snapshot_file)
         interval = args.interval if args.interval is not None else 0.0
     else:
         source = SnapshotSource.host(net=not args.no_net)

@@ -33,7 +33,8 @@ from textual.worker import get_current_worker
 
 from nsview.analyze.details import details
 from nsview.analyze.lookup import Lookup
-from nsview.analyze.refs import Ref, resolve
+from nsview.analyze.overlay import match_overlays, tunnel_relations
+from nsview.analyze.refs import InterfaceRef, Ref, resolve
 from nsview.analyze.relations import Relation, relations
 from nsview.analyze.search import Filtered, Query, filter_view, parse_query
 from nsview.analyze.views import VIEW_CLASSES, View, build_views
@@ -135,6 +136,14 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             "netns); every hop jumps to its row",
         ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="read the system again now"),
+        Binding(
+            "H",
+            "pick_host",
+            "Hosts",
+            show=False,
+            id="hosts",
+            tooltip="a fleet file: choose the host to show (with filter matches per host)",
+        ),
         Binding("t", "cycle_theme", "Theme", id="theme", tooltip="next colour theme"),
         Binding(
             "1",
@@ -235,6 +244,12 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self._filter_timer: Timer | None = None
         self._stale: set[str] = set()
         self.notices: list[tuple[str, str]] = []  # (severity, message), oldest first
+        # A fleet file: the host shown (its target) and the fleet's matched overlays.
+        self.host_target: str | None = None
+        self._overlays = None
+        if source.fleet is not None:
+            ok = source.fleet.ok_hosts()
+            self.host_target = ok[0].target if ok else None
 
     # -- theme variables --------------------------------------------------------------
 
@@ -343,7 +358,42 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         ref = self.selected_ref()
         if ref is None or self.lookup is None:
             return []
-        return relations(self.lookup, ref, self.current_view)
+        found = relations(self.lookup, ref, self.current_view)
+        if self.feed.fleet is not None and isinstance(ref, InterfaceRef):
+            found += tunnel_relations(self.overlays(), self.host_target, ref.netns, ref.ifindex)
+        return found
+
+    # -- a fleet: one host at a time ------------------------------------------------
+
+    def overlays(self):
+        if self._overlays is None:
+            self._overlays = match_overlays(self.feed.fleet)
+        return self._overlays
+
+    def action_pick_host(self) -> None:
+        self._not_while_typing()
+        if self.feed.fleet is None:
+            self.say("one host only: open a fleet file (nsview fleet collect) for more",
+                     timeout=3)
+            return
+        from nsview.tui.hosts import HostsScreen
+
+        def chosen(target: str | None) -> None:
+            if target is not None:
+                self.show_host(target)
+
+        self.push_screen(HostsScreen(self.feed.fleet, self.host_target or "",
+                                     self.filter_query), chosen)
+
+    def show_host(self, target: str) -> bool:
+        """Show the fleet host ``target`` in every view (the filter stays)."""
+        for host in self.feed.fleet.hosts if self.feed.fleet is not None else ():
+            if host.target == target and host.snapshot is not None:
+                self.host_target = target
+                self.apply_snapshot(host.snapshot)
+                return True
+        self.say(f"host {target} has no snapshot in this fleet", severity="warning", timeout=4)
+        return False
 
     def action_list(self) -> list[tuple[str, str, str, str]]:
         """(key, title, help, action) of every action, from the bindings."""
@@ -478,6 +528,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         if snap is None:
             text.append("  collecting…" if self.collecting else "  no snapshot")
         else:
+            fleet = self.feed.fleet
+            if fleet is not None:
+                order = [h.target for h in fleet.hosts]
+                at = order.index(self.host_target) + 1 if self.host_target in order else 0
+                text.append(f"  host {at}/{len(order)} ", style="bold reverse")
             text.append(f"  {snap.host.hostname or '?'}", style="bold")
             text.append(f"  {len(snap.namespaces)} ns · {len(snap.processes)} procs")
             denied = sum(1 for d in snap.diagnostics if d.kind != "gone")
@@ -490,7 +545,10 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         if snap is not None:
             text.append(f"  {snap.collected_at.replace('T', ' ')}", style="dim")
         if self.feed.origin:
-            text.append(f"  file {self.feed.origin}", style="dim")
+            kind = "fleet" if self.feed.fleet is not None else "file"
+            text.append(f"  {kind} {self.feed.origin}", style="dim")
+            if self.feed.fleet is not None:
+                text.append("  H: hosts", style="dim")
         if self.collecting and snap is not None:
             text.append("  refreshing…", style="italic")
         elif self.fetch is not None and self.interval > 0:
@@ -618,6 +676,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.jump_to(event.relation)
 
     def jump_to(self, rel: Relation) -> bool:
+        if rel.host is not None and rel.host != self.host_target and not self.show_host(rel.host):
+            return False
         view = self.views.get(rel.view)
         path = view.locate(rel.ref) if view is not None else None
         if path is None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nsview.model import Snapshot
+from nsview.model.fleet import Fleet
 from nsview.tui.themes import ThemeSet, load_themes
 
 # What a refresh calls, on a worker thread, with ``cancelled``: it turns True
@@ -31,6 +32,7 @@ class SnapshotSource:
     initial: Snapshot | None = None  # shown at once, before any fetch
     live: bool = False  # reads this host: actions (join, create, delete) make sense
     origin: str = ""  # for the status line: "" when live, else where it came from
+    fleet: Fleet | None = None  # a fleet file: the app shows one host at a time (H picks)
 
     @classmethod
     def host(cls, *, net: bool = True) -> SnapshotSource:
@@ -49,6 +51,14 @@ class SnapshotSource:
     def file(cls, path: str, load: Callable[[str], Snapshot]) -> SnapshotSource:
         """A saved snapshot: read now (errors surface before the app starts), again on ``r``."""
         return cls(fetch=lambda _cancelled: load(path), initial=load(path), origin=path)
+
+    @classmethod
+    def fleet_file(cls, path: str, fleet: Fleet) -> SnapshotSource:
+        """A fleet file (``nsview fleet collect``): its first collected host is shown
+        first; the others are a key away. Nothing to refresh."""
+        hosts = fleet.ok_hosts()
+        initial = hosts[0].snapshot if hosts else Snapshot()
+        return cls(initial=initial, origin=path, fleet=fleet)
 
     @classmethod
     def given(cls, snapshot: Snapshot, origin: str = "") -> SnapshotSource:
