@@ -48,6 +48,8 @@ from .conftest import run, unique
 
 ENGINES_LOCK = "/tmp/nsview-engines.lock"
 TUN_LOCK = "/tmp/nsview-tun.lock"
+PODMAN_LOCK = "/tmp/nsview-podman.lock"
+PODMAN_RUN = Path("/run/containers")  # netavark's run dir (rootful), whatever --runroot says
 BUSYBOX = "/usr/bin/busybox"
 IMAGE = "localhost/nsvtbusybox:latest"
 APPLETS = ("sh", "sleep", "httpd", "ip", "cat", "ls", "ps", "true")
@@ -324,6 +326,21 @@ class Podman:
 
 @contextlib.contextmanager
 def rootful_podman() -> Iterator[Podman]:
+    """Under ``flock /tmp/nsview-podman.lock``: netavark keeps its IPAM and locks in
+    /run/containers/networks whatever the roots, removed afterwards when this
+    fixture made it."""
+    with flocked(PODMAN_LOCK):
+        had_run_dir = PODMAN_RUN.exists()
+        try:
+            with _rootful_podman() as podman:
+                yield podman
+        finally:
+            if not had_run_dir:
+                shutil.rmtree(PODMAN_RUN, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _rootful_podman() -> Iterator[Podman]:
     base = Path(tempfile.mkdtemp(prefix="nsvtpodman"))
     netns = _netns("pd")
     podman = Podman(base=base, netns=netns)

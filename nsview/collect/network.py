@@ -99,16 +99,13 @@ def collect_network(
     fds = _open_all(net_inodes, openers)
     readings: dict[int, NetnsReading] = {}
     tools = NatTools.find()
-    via_userns = _own_user_namespaces(snapshot, table)
     try:
         with NetnsExecutor(workers) as pool:
-            _gather(pool, wanted, openers, _Context(tools, conntrack), readings, diags, check,
-                    via_userns)
+            _gather(pool, wanted, openers, _Context(tools, conntrack), readings, diags, check)
             map_netnsids(readings, fds)
             outside = _referenced_outside(readings, set(readings)) - set(wanted)
             if outside:
-                _gather(pool, sorted(outside), openers, _Context(None), readings, diags, check,
-                        via_userns)
+                _gather(pool, sorted(outside), openers, _Context(None), readings, diags, check)
                 map_netnsids(readings, fds)
             for reason in pool.retired:
                 diags.add("error", "netns", reason)
@@ -156,7 +153,6 @@ def _gather(
     readings: dict[int, NetnsReading],
     diags,
     check: Callable[[], None] | None = None,
-    via_userns: dict[int, list[str]] | None = None,
 ) -> None:
     futures: list[tuple[int, Future]] = []
     for inode in inodes:
@@ -172,11 +168,12 @@ def _gather(
         try:
             readings[inode] = future.result()
         except NetnsDenied as exc:
-            user_paths = (via_userns or {}).get(inode)
-            if user_paths:
+            if os.geteuid() != 0:  # a rootless container's, perhaps: its owner may join
                 try:
-                    readings[inode] = read_via_userns(inode, openers[inode], user_paths, ctx)
+                    readings[inode] = read_via_userns(inode, openers[inode], ctx)
                     continue
+                except PermissionError:
+                    pass  # not a user namespace this user created: counted below
                 except OSError as retry:
                     diags.add("denied", "netns", f"net:[{inode}]: joining its user namespace "
                               f"first: {retry.strerror or retry}")
@@ -190,30 +187,14 @@ def _gather(
         diags.add("denied", "netns", f"{count} network namespace(s) not read: {cause}")
 
 
-def _own_user_namespaces(snapshot: Snapshot, table: NamespaceTable) -> dict[int, list[str]]:
-    """Not root: net inode -> the paths of its owning user namespace, for the
-    network namespaces owned by a user namespace this user created (a rootless
-    container's): their owner may join that user namespace, and then the netns."""
-    uid = os.geteuid()
-    if uid == 0:
-        return {}
-    users = {ns.inode: ns for ns in snapshot.namespaces if ns.type == "user"}
-    out = {}
-    for ns in snapshot.namespaces:
-        owner = users.get(ns.owner) if ns.type == "net" and ns.owner else None
-        if owner is not None and owner.owner_uid == uid and owner.parent is not None:
-            paths = table.opener_paths(owner)
-            if paths:
-                out[ns.inode] = paths
-    return out
-
-
-def read_via_userns(inode: int, net_paths: list[str], user_paths: list[str],
-                    ctx: _Context) -> NetnsReading:
+def read_via_userns(inode: int, net_paths: list[str], ctx: _Context) -> NetnsReading:
     """Read one netns from a forked child that joins its owning user namespace
-    first (kernel.userns), as ``nsenter -U -n`` does; OSError when no pair of
-    paths works. The child's netlink socket stays in the child: netnsids this
-    netns uses that need asking later are reported unmapped."""
+    first (kernel.userns), as ``nsenter -U -n`` does: for a non-root user, the
+    netns of a rootless container it runs. PermissionError when the owning user
+    namespace is not one this user created (or is its own); another OSError when
+    joining or reading failed. The child's netlink socket stays in the child:
+    netnsids this netns uses that need asking later are reported unmapped."""
+    from nsview.kernel.nsfs import NS_GET_USERNS, open_related, owner_uid
     from nsview.kernel.userns import UsernsFailed, run_in_userns
 
     def inside() -> NetnsReading:
@@ -226,15 +207,30 @@ def read_via_userns(inode: int, net_paths: list[str], user_paths: list[str],
             reading.rt = None
         return reading
 
-    last: OSError = OSError(errno.EPERM, "no path opens it")
-    for user_path in user_paths:
-        for net_path in net_paths:
-            try:
-                return run_in_userns(user_path, net_path, inside)
-            except UsernsFailed as exc:
-                last = OSError(exc.errno or errno.EPERM, str(exc))
-            except OSError as exc:
-                last = exc
+    own_user = os.stat("/proc/self/ns/user").st_ino
+    last: OSError = PermissionError(errno.EPERM, "no path opens it")
+    for net_path in net_paths:
+        try:
+            fd = os.open(net_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            last = exc
+            continue
+        try:
+            if os.fstat(fd).st_ino != inode:
+                continue
+            user_fd = open_related(fd, NS_GET_USERNS)
+        finally:
+            os.close(fd)
+        if user_fd is None:
+            continue
+        try:
+            if owner_uid(user_fd) != os.geteuid() or os.fstat(user_fd).st_ino == own_user:
+                raise PermissionError(errno.EPERM, "not a user namespace this user created")
+            return run_in_userns(f"/proc/self/fd/{user_fd}", net_path, inside)
+        except UsernsFailed as exc:
+            last = OSError(exc.errno or errno.EPERM, str(exc))
+        finally:
+            os.close(user_fd)
     raise last
 
 

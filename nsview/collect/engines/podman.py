@@ -131,11 +131,23 @@ def discover_roots(ctx: EngineContext) -> list[PodmanRoot]:
         root = root_from_conmon(proc.cmdline)
         if root is None:
             continue
-        root.graphroot = ctx.daemon_path(proc.pid, root.graphroot)
+        root.graphroot = _readable(ctx.daemon_path(proc.pid, root.graphroot), root.graphroot)
         known = roots.setdefault(root.graphroot, root)
         if known.conmon_netns is None:
             known.conmon_netns = proc.ns.get("net")
     return list(roots.values())
+
+
+def _readable(via_daemon: str, path: str) -> str:
+    """The plain path when it is the same directory as the one seen through the
+    daemon's /proc/PID/root (a rootless user's home is the same in both mount
+    namespaces): sources stay readable, and a root found twice is read once."""
+    if via_daemon == path:
+        return path
+    try:
+        return path if os.path.samefile(via_daemon, path) else via_daemon
+    except OSError:
+        return via_daemon
 
 
 def root_from_conmon(argv: list[str]) -> PodmanRoot | None:
