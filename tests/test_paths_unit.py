@@ -306,3 +306,30 @@ def test_rootlessport_forwards_to_the_container_that_publishes_the_port():
     assert "rootlessport" in proxy_hop.description
     assert "container web port 80" in proxy_hop.description
     assert path.listener.netns == WEB and path.listener.container == "web"
+
+
+def test_ipv6_loopback_reaches_docker_proxy_on_a_dual_stack_socket():
+    snap = _snapshot()
+    snap.namespaces[0].net.interfaces[0].addresses.append(Address("inet6", "::1/128"))
+    snap.namespaces[0].net.routes.append(Route("inet6", "local", "::1/128", dev="lo",
+                                               type="local"))
+    path = _only(Tracer(snap).port(8080, host_ip="::1"), "loopback")
+    assert path.verdict == "reaches", path.summary
+    first = next(h for h in path.hops if h.kind == "listener")
+    assert "[::]:8080" in first.description  # :: with v6only false takes ::1 too
+    assert path.listener.netns == WEB  # docker-proxy connects on over IPv4
+
+
+def test_udp_needs_an_unconnected_udp_socket():
+    snap = _snapshot()
+    web = snap.namespaces[1].net
+    web.sockets.append(Socket("udp", "inet", "UNCONN", "0.0.0.0:53", address="0.0.0.0",
+                              port=53, pids=[200], inode=13))
+    trace = Tracer(snap).port(53, "udp", host_ip="172.17.0.2", netns=CLIENT)
+    (path,) = trace.paths
+    # internal's FORWARD isolation lets nothing out of br-int: blocked before the socket.
+    assert path.verdict == "blocked"
+    trace = Tracer(snap).port(53, "udp", netns=WEB)
+    assert {p.arrival: p.verdict for p in trace.paths} == {"external": "reaches",
+                                                           "loopback": "reaches"}
+    assert Tracer(snap).port(53, "tcp", netns=WEB).paths[0].verdict == "no-listener"
