@@ -29,6 +29,80 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+CROWD_ENV = "NSVIEW_TEST_CROWD"  # N: the session runs among N unrelated network namespaces
+CROWD_PREFIX = f"{PREFIX}-crowd"
+
+
+class Crowd:
+    """Unrelated namespaces around the tests, as on a busy host: half of them named
+    netns (``ip netns add``), half held by a process of their own (``unshare`` of
+    net, uts, ipc, pid and mnt: five namespaces each). Names carry the pid of the
+    pytest that made them, so a crashed session's leftovers can be told apart from
+    another session's live crowd."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tag = f"{CROWD_PREFIX}{os.getpid()}-"
+        self.names = [f"{self.tag}{i}" for i in range(size // 2)]
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        remove_stale_crowds()
+        batch = "".join(f"netns add {name}\n" for name in self.names)
+        subprocess.run(["ip", "-batch", "-"], input=batch, text=True, check=True)
+        argv = ["unshare", "--net", "--uts", "--ipc", "--pid", "--mount", "--fork", "--kill-child"]
+        for _ in range(self.size - len(self.names)):
+            self.procs.append(
+                subprocess.Popen(
+                    [*argv, "sleep", "infinity"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()  # --kill-child: its sleep goes with it
+        for proc in self.procs:
+            proc.wait()
+        batch = "".join(f"netns del {name}\n" for name in self.names)
+        subprocess.run(["ip", "-force", "-batch", "-"], input=batch, text=True, capture_output=True)
+
+
+def remove_stale_crowds() -> None:
+    """Named crowd netns whose pytest is gone (killed before its teardown)."""
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return
+    stale = []
+    for name in names:
+        if name.startswith(CROWD_PREFIX):
+            pid = name[len(CROWD_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                stale.append(name)
+    if stale:
+        batch = "".join(f"netns del {name}\n" for name in stale)
+        subprocess.run(["ip", "-force", "-batch", "-"], input=batch, text=True, capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def crowd() -> Iterator[int]:
+    """With NSVIEW_TEST_CROWD=N (as root), the whole session runs on a crowded host:
+    every test must find its own objects by name or filter, never by position."""
+    size = int(os.environ.get(CROWD_ENV) or 0)
+    if size <= 0 or os.geteuid() != 0:
+        yield 0
+        return
+    made = Crowd(size)
+    try:
+        made.start()
+        yield size
+    finally:
+        made.stop()
+
+
 def unique(stem: str = "") -> str:
     """A short unique name with the test prefix (interface names max 15 bytes)."""
     return f"{PREFIX}{stem}{uuid.uuid4().hex[:6]}"
