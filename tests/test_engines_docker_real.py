@@ -231,3 +231,35 @@ def test_targets_name_id_prefix_and_close_matches(dockerd, names):
     assert f"nothing named '{web}x'" in wrong.stderr and f"close: {web}" in wrong.stderr
     wrong = nsview("exec", "--target", web[:-1] + "q", "--", "/bin/true")
     assert wrong.returncode == 1 and web in wrong.stderr.split("close:")[1]
+
+
+def test_labels_name_containers_networks_and_the_host(dockerd, names):
+    from nsview.analyze.labels import interface_label, namespace_label, plain, process_label
+    from nsview.analyze.lookup import Lookup
+
+    appnet = unique("an")
+    dockerd.docker("network", "create", appnet)
+    attached = unique("nh")
+    # The host's netns under an ip netns name: still "host".
+    subprocess.run(["ip", "netns", "attach", attached, str(os.getpid())], check=True)
+    try:
+        web = names("lbl")
+        dockerd.docker("run", "-d", "--name", web, "--network", appnet, IMAGE, "sleep", "600")
+        snap = _snapshot(dockerd, web)
+        lk = Lookup(snap)
+        found = _container(snap, web)
+        netns = lk.namespace("net", found.ns["net"])
+        assert lk.label(netns) == web
+        assert plain(namespace_label(netns, lk)).split("  ")[1] == web
+        assert f"[{web}]" in plain(process_label(lk.process(found.main_pid), lk))
+        daemon_ns = lk.namespace("net", dockerd.netns_inode())
+        bridge = _networks(snap, dockerd)[appnet].bridge
+        (iface,) = [i for i in daemon_ns.net.interfaces if i.name == bridge]
+        assert f"network {appnet}" in plain(interface_label(daemon_ns.inode, iface, lk))
+        host = lk.namespace("net", os.stat("/proc/self/ns/net").st_ino)
+        if lk.is_initial(host):
+            assert attached in host.names and lk.label(host) == "host"
+    finally:
+        subprocess.run(["ip", "netns", "del", attached], capture_output=True)
+        dockerd.docker("rm", "-f", *[n for n in (locals().get("web"),) if n], check=False)
+        dockerd.docker("network", "rm", appnet, check=False)

@@ -5,6 +5,15 @@ from __future__ import annotations
 from functools import cached_property
 
 from nsview.model import Namespace, Process, Snapshot
+from nsview.model.containers import Container, EngineNetwork
+from nsview.model.targets import container_title
+
+
+def _owner_rank(container: Container) -> tuple:
+    """Who a shared namespace is named after: a sandbox, then a container that
+    did not join another's, then the oldest init."""
+    joined = (container.network_mode or "").startswith("container:")
+    return (not container.sandbox, joined, container.main_pid or 1 << 30)
 
 
 class SnapshotIndex:
@@ -63,10 +72,15 @@ class SnapshotIndex:
         return {}
 
     def _label(self, ns: Namespace) -> str:
-        if ns.names:
-            return ns.names[0]
+        # The host's is "host" whatever bind mounts it carries (Docker's
+        # /run/docker/netns/default); a container's is named by the container.
         if self.is_initial(ns):
             return "host"
+        owner = self.ns_container(ns)
+        if owner is not None:
+            return container_title(owner)
+        if ns.names:
+            return ns.names[0]
         proc = self.main_process(ns)
         if proc is not None:
             return f"{proc.comm} ({proc.pid})"
@@ -82,6 +96,43 @@ class SnapshotIndex:
                 comm = f"{owner.comm} " if owner else ""
                 return f"children of {comm}({holder.pid})"
         return f"{ns.type}:[{ns.inode}]"
+
+    # -- containers -------------------------------------------------------------
+
+    @cached_property
+    def containers(self) -> dict[str, Container]:
+        return {c.id: c for c in self.snapshot.containers}
+
+    def container(self, cid: str | None) -> Container | None:
+        return None if cid is None else self.containers.get(cid)
+
+    def ns_container(self, ns: Namespace) -> Container | None:
+        """The container (a pod's sandbox first) whose own namespace ``ns`` is:
+        one whose init is in it, not one that only shares its engine's host's."""
+        owners = [
+            c
+            for cid in ns.containers
+            if (c := self.containers.get(cid)) is not None
+            and not (ns.type == "net" and c.kernel_network_mode == "host")
+        ]
+        if not owners:
+            return None
+        return min(owners, key=_owner_rank)
+
+    @cached_property
+    def _bridges(self) -> dict[str, list[EngineNetwork]]:
+        out: dict[str, list[EngineNetwork]] = {}
+        for network in self.snapshot.networks:
+            if network.bridge:
+                out.setdefault(network.bridge, []).append(network)
+        return out
+
+    def network_of_bridge(self, netns: int, ifname: str) -> EngineNetwork | None:
+        """The engine network whose bridge ``ifname`` in ``netns`` is (``appnet``)."""
+        for network in self._bridges.get(ifname, ()):
+            if network.bridge_netns in (None, netns):
+                return network
+        return None
 
     def main_process(self, ns: Namespace) -> Process | None:
         """The oldest process whose parent is outside ``ns``: the container's init."""

@@ -45,6 +45,7 @@ from nsview.model import (
     RuleMatch,
     Socket,
 )
+from nsview.model.targets import container_title
 
 Segment = tuple[str, str]  # (text, role)
 Label = tuple[Segment, ...]
@@ -108,6 +109,14 @@ def netns_label(index: SnapshotIndex, inode: int | None) -> str:
     return index.label(ns) if ns is not None else f"net:[{inode}]"
 
 
+def ns_title(ns: Namespace, index: SnapshotIndex) -> str:
+    """What to call a namespace in a row: its container or pod, "host", else its
+    bind-mount names, else the label (the main process in it, or its holder)."""
+    if ns.names and index.ns_container(ns) is None and not index.is_initial(ns):
+        return ", ".join(ns.names)
+    return index.label(ns)
+
+
 def ns_short(ns: Namespace, index: SnapshotIndex) -> str:
     return f"{ns.type}:[{ns.inode}] {index.label(ns)}"
 
@@ -158,10 +167,10 @@ def namespace_label(ns: Namespace, index: SnapshotIndex, *, with_type: bool = Tr
         b.add(ns.type, f"ns-{ns.type}").tight(f":[{ns.inode}]", "muted")
     else:
         b.add(f"[{ns.inode}]", "muted")
-    if ns.names:
-        b.add(", ".join(ns.names), "name")
-    else:
-        b.add(index.label(ns), "label")
+    title = ns_title(ns, index)
+    b.add(title, "name" if ns.names or index.ns_container(ns) else "label")
+    if ns.names and title != ", ".join(ns.names):
+        b.add(", ".join(ns.names), "muted")  # Docker's sandbox id, an ip netns name
     if ns.pids:
         b.add(plural(len(ns.pids), "proc"), "count")
     summary = holder_summary(ns)
@@ -219,6 +228,9 @@ def process_label(proc: Process, index, *, marks: bool = True) -> Label:
     """pid, comm, command line; with ``marks`` (needs a Lookup) the namespaces
     it does not share with its parent."""
     b = LabelBuilder().add(str(proc.pid), "pid").add(proc.comm or "?", "name")
+    container = index.container(proc.container) if proc.container else None
+    if container is not None:
+        b.add(f"[{container_title(container)}]", "label")
     b.add(short_cmd(proc), "muted")
     if marks:
         unshared = index.unshared(proc)
@@ -310,6 +322,10 @@ def state_segment(iface: Interface) -> Segment:
 def interface_label(netns: int, iface: Interface, index, *, nested: bool = True) -> Label:
     """name, kind, state, addresses (not link-local), then the wiring."""
     b = LabelBuilder().add(iface.name, "name").add(iface.kind or "?", "kind")
+    if iface.kind == "bridge":
+        network = index.network_of_bridge(netns, iface.name)
+        if network is not None and network.name != iface.name:
+            b.add(f"network {network.name}", "label")  # Docker's br-<12> is "appnet"
     b.add(*state_segment(iface))
     addrs = [a.cidr for a in iface.addresses if not a.cidr.startswith("fe80:")]
     if addrs:
@@ -331,7 +347,7 @@ def join(*labels: Label) -> Label:
 def netns_row_label(ns: Namespace, index: SnapshotIndex) -> Label:
     """A network namespace at the top of the Network view: name, counts, addresses, NAT."""
     b = LabelBuilder()
-    b.add(", ".join(ns.names) if ns.names else index.label(ns), "name")
+    b.add(ns_title(ns, index), "name")
     b.add(f"net:[{ns.inode}]", "ns-net")
     net = ns.net
     if net is None:

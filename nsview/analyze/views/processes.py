@@ -3,7 +3,7 @@ not shared with the parent."""
 
 from __future__ import annotations
 
-from nsview.analyze.labels import LabelBuilder, process_label
+from nsview.analyze.labels import LabelBuilder, ns_title, process_label
 from nsview.analyze.refs import GroupRef, NamespaceRef, ProcessRef, Ref
 from nsview.analyze.views.base import Item, Path, View, note
 from nsview.model import NS_TYPES
@@ -64,7 +64,7 @@ class ProcessesView(View):
                 continue
             b = LabelBuilder().add(t, f"ns-{t}").tight(f":[{inode}]", "muted")
             ns = lk.namespace(t, inode)
-            b.add(", ".join(ns.names) if ns and ns.names else (lk.label(ns) if ns else ""), "label")
+            b.add(ns_title(ns, lk) if ns else "", "label")
             if parent is not None and t in parent.ns and parent.ns[t] != inode:
                 b.add("≠ parent", "unshared")
             out.append(Item(f"ns:{t}", NamespaceRef(t, inode), b.build()))
