@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -80,10 +81,16 @@ def test_pid_filter(proc_factory):
 
 
 @pytest.mark.privileged
-def test_readable_tree_groups_by_type():
+def test_readable_tree_groups_by_type(proc_factory):
+    # A process alone in its uts namespace is listed whatever else runs on the host
+    # (a namespace lists its first 20 processes).
+    p = proc_factory(["unshare", "--uts", "sleep", "600"])
+    while os.readlink(f"/proc/{p.pid}/ns/uts") == os.readlink("/proc/self/ns/uts"):
+        time.sleep(0.02)
     out = nsview("dump", "--no-net").stdout
     for ns_type in NS_TYPES:
         assert f"{ns_type} (" in out
+    assert f"{p.pid}  sleep  sleep 600" in out
     # the host's processes come before (and instead of) its kernel threads
     assert "kthreadd" not in out
     assert "kernel threads" in out
@@ -212,3 +219,23 @@ def test_full_disk_is_one_line():
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == "nsview: No space left on device"
     assert "Traceback" not in result.stderr
+
+
+def test_tree_text_draws_what_rich_tree_draws():
+    """The dump tree's own line drawing (fast on large hosts) matches rich's Tree."""
+    import io
+
+    from rich.console import Console
+    from rich.tree import Tree
+
+    from nsview.cli.render import tree_text
+
+    tree = Tree("root")
+    a = tree.add("a [bold]1[/]")
+    a.add("a.1").add("a.1.x")
+    a.add("a.2")
+    tree.add("b").add("b.1")
+    tree.add("c")
+    buf = io.StringIO()
+    Console(file=buf, width=200, color_system=None).print(tree)
+    assert tree_text(tree).plain + "\n" == buf.getvalue()

@@ -81,4 +81,42 @@ def add_processes(node: Tree, ns: Namespace, index: SnapshotIndex) -> None:
 def print_snapshot(snapshot: Snapshot, out: TextIO) -> None:
     from nsview.cli.output import rich_console
 
-    rich_console(out).print(snapshot_tree(snapshot))
+    console = rich_console(out)
+    text = tree_text(snapshot_tree(snapshot))
+    if console.is_terminal:
+        console.print(text, soft_wrap=True)  # a long line runs on rather than wrapping
+    else:
+        out.write(text.plain)
+        out.write("\n")
+
+
+# rich.tree's guides (its default, "ascii" terminals aside).
+_BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
+
+
+def tree_text(tree: Tree) -> Text:
+    """``tree`` as one Text, line by line, drawn as rich.tree draws it.
+
+    rich's own Tree rendering measures and wraps every line to the console's
+    width: on a host with a thousand namespaces that took longer than the
+    whole collection. Here each node is one line, its label as it is.
+    """
+    lines: list[Text] = []
+    guide_style = tree.guide_style
+
+    def add(node: Tree, prefix: str, guide: str, below: str) -> None:
+        """One node's line (``prefix`` + ``guide`` + label); ``below``: its children's prefix."""
+        label = node.label if isinstance(node.label, Text) else Text.from_markup(str(node.label))
+        if guide:
+            line = Text(prefix + guide, style=guide_style)
+            line.append_text(label)
+        else:
+            line = label
+        lines.append(line)
+        children = node.children
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            add(child, below, _LAST if last else _BRANCH, below + (_SPACE if last else _PIPE))
+
+    add(tree, "", "", "")
+    return Text("\n").join(lines)
