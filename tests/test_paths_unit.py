@@ -213,6 +213,10 @@ def test_kube_service_has_one_path_per_endpoint_with_probabilities():
     )
     assert "172.17.0.2:80" in targets[0] and "172.17.0.3:80" in targets[1]
     assert all("probability 0.50" in t for t in targets)
+    assert {p.arrival for p in trace.paths} == {"external"}  # from a pod, over its veth
+    # The node's own connection to the service IP: DNATed in OUTPUT, never left the host.
+    own = Tracer(snap).port(80, host_ip="100.96.0.10")
+    assert [p.arrival for p in own.paths] == ["loopback", "loopback"]
 
 
 def test_without_sockets_the_listener_is_unknown():

@@ -44,6 +44,9 @@ DNAT_PRIORITY = -100
 SNAT_PRIORITY = 100
 
 
+SENT = "sent"  # a walk's arrival until its path says: external or loopback (see _end)
+
+
 class TraceError(ValueError):
     """The question cannot be asked of this snapshot (one line, for the CLI)."""
 
@@ -144,7 +147,9 @@ class Tracer:
                 # Asked from a namespace that does not own the address (a client):
                 # made there, it goes out and arrives wherever the address lives.
                 pkt = Packet(ip.version, proto, ip, port, sport=40000)
-                walk = _Walk(EXTERNAL, "port", destination=f"{_hp(ip, port)}/{proto}")
+                # "external" unless it is NATed or accepted without leaving netns
+                # (a node's own connection to a service IP): then "loopback".
+                walk = _Walk(SENT, "port", destination=f"{_hp(ip, port)}/{proto}")
                 walk.hops.append(
                     Hop(
                         "arrive",
@@ -753,8 +758,14 @@ class Tracer:
         if verdict in (REACHES, NO_LISTENER) and blocking:
             summary += f"; unless a rule nsview cannot evaluate matches ({len(blocking)})"
             verdict = UNKNOWN
+        arrival = w.arrival
+        if arrival == SENT:
+            start = w.hops[0].netns if w.hops else None
+            first = next((h for h in w.hops if h.kind in ("nat", "listener", "link")), None)
+            stays = first is not None and first.kind != "link" and first.netns == start
+            arrival = LOOPBACK if stays else EXTERNAL
         return Path(
-            arrival=w.arrival,
+            arrival=arrival,
             verdict=verdict,
             hops=w.hops,
             probability=w.prob,
