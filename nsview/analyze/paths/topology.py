@@ -13,7 +13,6 @@ from nsview.analyze.labels import netns_label
 from nsview.analyze.paths.netfilter import Rules, TableRef
 from nsview.analyze.paths.result import Hop
 from nsview.model import Interface, NetState, Snapshot
-from nsview.model.targets import container_title
 
 LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 
@@ -71,31 +70,8 @@ class NetIndex(SnapshotIndex):
         return nets[0].inode if nets else None
 
     def netns_label(self, inode: int | None) -> str:
-        """The container (or pod) whose network namespace it is, else nsview's usual
-        name for it: every hop names the container it happens in."""
-        if inode is not None and inode in self._container_names:
-            return self._container_names[inode]
+        """The one wording (labels.py): a container's or pod's netns by its name."""
         return netns_label(self, inode)
-
-    @cached_property
-    def _container_names(self) -> dict[int, str]:
-        """netns inode -> the container (or pod) whose init is the netns's main process:
-        a host-mode container, or one that joins another's netns, does not name it."""
-        by_pid: dict[int, object] = {}
-        for c in self.snapshot.containers:
-            for pid in c.pids:
-                by_pid.setdefault(pid, c)
-        out: dict[int, str] = {}
-        for inode in self.nets:
-            ns = self.namespace("net", inode)
-            if ns is None or inode == self.host_netns:
-                continue
-            main = self.main_process(ns)
-            c = by_pid.get(main.pid) if main is not None else None
-            if c is None:
-                continue
-            out[inode] = container_title(c)
-        return out
 
     def iface(self, netns: int, name: str | None) -> Interface | None:
         return self._ifaces.get((netns, name)) if name else None
