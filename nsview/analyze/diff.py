@@ -322,14 +322,14 @@ def _net_changes(
     yield from _keyed_changes(
         "route",
         scope,
-        {_route_key(r): _pick(r, _ROUTE_FIELDS) for r in net_a.get("routes", [])},
-        {_route_key(r): _pick(r, _ROUTE_FIELDS) for r in net_b.get("routes", [])},
+        {route_key(r): _pick(r, _ROUTE_FIELDS) for r in net_a.get("routes", [])},
+        {route_key(r): _pick(r, _ROUTE_FIELDS) for r in net_b.get("routes", [])},
     )
     yield from _multiset_changes(
         "rule",
         scope,
-        [_rule_text(r) for r in net_a.get("rules", [])],
-        [_rule_text(r) for r in net_b.get("rules", [])],
+        [rule_key(r) for r in net_a.get("rules", [])],
+        [rule_key(r) for r in net_b.get("rules", [])],
     )
     yield from _keyed_changes(
         "sysctl",
@@ -375,7 +375,8 @@ def _addresses(net: dict) -> dict[str, dict]:
     return out
 
 
-def _route_key(route: dict) -> str:
+def route_key(route: dict) -> str:
+    """A route's identity: (type,) destination, table, metric, family."""
     parts = [route["dst"]]
     if route.get("type") not in (None, "unicast"):
         parts.insert(0, route["type"])
@@ -387,7 +388,8 @@ def _route_key(route: dict) -> str:
     return " ".join(parts)
 
 
-def _rule_text(rule: dict) -> str:
+def rule_key(rule: dict) -> str:
+    """A policy rule as text (its whole self is its identity)."""
     words = [str(rule.get("priority"))] if rule.get("priority") is not None else []
     for name in ("src", "dst", "iif", "oif"):
         if rule.get(name):
@@ -474,11 +476,9 @@ def _table_changes(
         policies: dict[str, Any] = {}
         rules: list[str] = []
         for table in tables:
-            where = f"{table.get('backend')} {table.get('family')} {table.get('table')}"
             for chain in table.get("chains", []):
-                name = f"{where} {chain['name']}"
-                policies[name] = chain.get("policy")
-                rules += [f"{name}: {rule['text']}" for rule in chain.get("rules", [])]
+                policies[chain_key(table, chain)] = chain.get("policy")
+                rules += [table_rule_key(table, chain, rule) for rule in chain.get("rules", [])]
         return policies, rules
 
     policies_a, rules_a = chains(before)
@@ -487,16 +487,26 @@ def _table_changes(
     yield from _multiset_changes(section, scope, rules_a, rules_b)
 
 
+def chain_key(table: dict, chain: dict) -> str:
+    """A chain's identity: backend, family, table and name."""
+    return f"{table.get('backend')} {table.get('family')} {table.get('table')} {chain['name']}"
+
+
+def table_rule_key(table: dict, chain: dict, rule: dict) -> str:
+    return f"{chain_key(table, chain)}: {rule['text']}"
+
+
+def socket_key(sock: dict) -> str | None:
+    """A listening socket's identity; None for a connected one (they come and go by
+    the second and would drown the real changes)."""
+    remote = sock.get("remote")
+    if remote and not str(remote).startswith(("*", "0.0.0.0:0", "[::]:0")):
+        return None
+    return " ".join(str(sock.get(k)) for k in ("proto", "local", "state") if sock.get(k))
+
+
 def _listeners(sockets: list[dict]) -> list[str]:
-    """Sockets that wait for traffic (no remote end): connected ones come and go by
-    the second and would drown the real changes."""
-    out = []
-    for sock in sockets:
-        remote = sock.get("remote")
-        if remote and not str(remote).startswith(("*", "0.0.0.0:0", "[::]:0")):
-            continue
-        out.append(" ".join(str(sock.get(k)) for k in ("proto", "local", "state") if sock.get(k)))
-    return out
+    return [key for key in map(socket_key, sockets) if key is not None]
 
 
 def _record_text(item: Any) -> str:

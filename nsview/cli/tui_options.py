@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'nsview fleet collect': H picks the host) instead of reading this host",
     )
     group.add_argument(
+        "--diff",
+        metavar="B.json",
+        help="with --load A.json: open B.json with what changed since A marked "
+        "(+ appeared, ~ changed; c lists everything, removed too)",
+    )
+    group.add_argument(
         "--interval",
         type=parsing.seconds,
         metavar="SECONDS",
@@ -85,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.demo and args.load:
         raise UsageError("--demo and --load cannot be combined")
+    if args.diff and not args.load:
+        raise UsageError("--diff B.json needs --load A.json (the snapshot to compare with)")
     if args.demo:
         return _run_demo(args)
     return launch(args)
@@ -100,6 +108,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def launch(args: argparse.Namespace) -> int:
+    from nsview.errors import UsageError
     from nsview.tui.factory import AppOptions, SnapshotSource, make_app
     from nsview.tui.themes import load_themes, resolve_theme
 
@@ -112,7 +121,13 @@ def launch(args: argparse.Namespace) -> int:
 
         document = load_document_file(args.load)
         if isinstance(document, Fleet):
+            if args.diff:
+                raise UsageError("--diff compares two snapshots, not fleet files")
             source = SnapshotSource.fleet_file(args.load, document)
+        elif args.diff:
+            source = SnapshotSource.file(args.diff, load_snapshot_file).with_diff_base(
+                document, args.load
+            )
         else:
             source = SnapshotSource.file(args.load, load_snapshot_file)
         interval = args.interval if args.interval is not None else 0.0

@@ -146,6 +146,15 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         ),
         Binding("t", "cycle_theme", "Theme", id="theme", tooltip="next colour theme"),
         Binding(
+            "c",
+            "show_changes",
+            "Changes",
+            show=False,
+            id="changes",
+            tooltip="--diff: every change since the base snapshot, removed ones too; "
+            "enter jumps to the row",
+        ),
+        Binding(
             "1",
             "show_view('namespaces')",
             "Namespaces",
@@ -244,6 +253,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self._filter_timer: Timer | None = None
         self._stale: set[str] = set()
         self.notices: list[tuple[str, str]] = []  # (severity, message), oldest first
+        self.diff = None  # --diff: the SnapshotDiff of the shown snapshot against the base
         # A fleet file: the host shown (its target) and the fleet's matched overlays.
         self.host_target: str | None = None
         self._overlays = None
@@ -425,6 +435,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.views = build_views(lookup)
         self.filtered = {}
         self.collections += 1
+        self._mark_changes(lookup)
         if self.collections == 1:
             procs = self.tree("processes")
             procs.expanded = {(f"p:{pid}",) for pid in lookup.children.get(0, [])}
@@ -433,6 +444,32 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             self._show_tree(self.current_view)
         self._update_detail()
         self._update_status()
+
+    def _mark_changes(self, lookup: Lookup) -> None:
+        """--diff: compare the new snapshot with the base and mark its changed rows."""
+        if self.feed.diff_base is None:
+            return
+        from nsview.analyze.diff import diff_snapshots
+        from nsview.analyze.diff_marks import marks
+
+        self.diff = diff_snapshots(self.feed.diff_base, lookup.snapshot,
+                                   a_origin=self.feed.diff_origin, b_origin=self.feed.origin)
+        found = marks(self.diff, lookup)
+        for cls in VIEW_CLASSES:
+            self.tree(cls.name).marks = found
+
+    def action_show_changes(self) -> None:
+        self._not_while_typing()
+        if self.diff is None:
+            self.say("no diff: open two snapshots with --load A.json --diff B.json", timeout=3)
+            return
+        from nsview.tui.changes import ChangesScreen
+
+        def chosen(rel: Relation | None) -> None:
+            if rel is not None:
+                self.jump_to(rel)
+
+        self.push_screen(ChangesScreen(self.diff, self.lookup), chosen)
 
     def _filtered_for(self, name: str) -> Filtered | None:
         if self.filter_query is None:
@@ -544,6 +581,10 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             text.append(f"  filter “{self.filter_query.text}”: {count} here", style="bold")
         if snap is not None:
             text.append(f"  {snap.collected_at.replace('T', ' ')}", style="dim")
+        if self.diff is not None:
+            count = len(self.diff.changes)
+            text.append(f"  {count} change{'s' if count != 1 else ''} since "
+                        f"{self.feed.diff_origin} (c)", style="bold")
         if self.feed.origin:
             kind = "fleet" if self.feed.fleet is not None else "file"
             text.append(f"  {kind} {self.feed.origin}", style="dim")

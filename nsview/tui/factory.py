@@ -33,6 +33,9 @@ class SnapshotSource:
     live: bool = False  # reads this host: actions (join, create, delete) make sense
     origin: str = ""  # for the status line: "" when live, else where it came from
     fleet: Fleet | None = None  # a fleet file: the app shows one host at a time (H picks)
+    # --diff: the earlier snapshot; rows that changed since it are marked (c lists all).
+    diff_base: Snapshot | None = None
+    diff_origin: str = ""
 
     @classmethod
     def host(cls, *, net: bool = True) -> SnapshotSource:
@@ -59,6 +62,12 @@ class SnapshotSource:
         hosts = fleet.ok_hosts()
         initial = hosts[0].snapshot if hosts else Snapshot()
         return cls(initial=initial, origin=path, fleet=fleet)
+
+    def with_diff_base(self, base: Snapshot, origin: str) -> SnapshotSource:
+        """This source, its snapshots compared with ``base`` (``--load A --diff B``)."""
+        from dataclasses import replace
+
+        return replace(self, diff_base=base, diff_origin=origin)
 
     @classmethod
     def given(cls, snapshot: Snapshot, origin: str = "") -> SnapshotSource:

@@ -58,6 +58,8 @@ class NsTree(Tree[Row]):
         self.guide_depth = 3
         self._role_styles: dict[str, Style] = {}
         self._restoring = False
+        # --diff: rows that appeared ("added") or changed ("changed") since the base.
+        self.marks: dict = {}
 
     # -- rendering ------------------------------------------------------------------
 
@@ -80,6 +82,10 @@ class NsTree(Tree[Row]):
         if row is None or row.item is None:
             return super().render_label(node, base_style, style)
         text = Text()
+        mark = self.marks.get(row.item.ref) if self.marks else None
+        if mark is not None:
+            text.append("+ " if mark == "added" else "~ ",
+                        self._role_style("up" if mark == "added" else "warn") + Style(bold=True))
         for part, role in row.item.label:
             text.append(part, self._role_style(role))
         if self.filtered is not None and row.path in self.filtered.matches:
@@ -94,7 +100,8 @@ class NsTree(Tree[Row]):
         row = node.data
         if row is None or row.item is None:
             return super().get_label_width(node)
-        return Text(row.item.text).cell_len + 2
+        mark = 2 if self.marks and row.item.ref in self.marks else 0
+        return Text(row.item.text).cell_len + 2 + mark
 
     # -- state ----------------------------------------------------------------------
 
