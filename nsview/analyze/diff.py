@@ -38,7 +38,8 @@ _IFACE_NESTED = {
     "bridge": ("stp_state",),
 }
 _ROUTE_FIELDS = ("gateway", "dev", "scope", "protocol", "prefsrc", "nexthops")
-_CONTAINER_IGNORED = frozenset({"pids", "ns", "main_pid", "source"})
+# main_pid stays: a restarted container has a new init (and a new netns).
+_CONTAINER_IGNORED = frozenset({"pids", "ns", "source"})
 # NetState lists that are not configuration: read, but never a "change".
 _NET_IGNORED = frozenset({"nsids", "errors", "conntrack", "socket_summary"})
 
