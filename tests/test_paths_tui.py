@@ -95,3 +95,32 @@ def test_p_where_there_is_nothing_to_trace_says_so():
             assert not isinstance(app.screen, PathScreen)
 
     asyncio.run(main())
+
+
+def test_every_hop_of_real_rules_jumps_to_a_row_the_network_view_shows():
+    """Filter rules, sockets, routes, veths: each hop's row is resolved and located."""
+    from nsview.analyze.lookup import Lookup
+    from nsview.analyze.refs import SocketRef, resolve
+    from nsview.analyze.views.network import NetworkView
+    from tests.test_paths_unit import CLIENT, WEB
+    from tests.test_paths_unit import _snapshot as docker_snapshot
+
+    lk = Lookup(docker_snapshot())
+    view = NetworkView(lk)
+    traces = traces_for(lk, SocketRef(WEB, 0)) + traces_for(lk, ProcessRef(200))
+    traces += traces_for(lk, NatRuleRef(lk.snapshot.namespaces[0].inode, 0, 4, 1))
+    from nsview.analyze.paths import Tracer
+
+    traces.append(Tracer(lk.snapshot).egress(CLIENT))
+    seen = set()
+    for trace in traces:
+        for path in trace.paths:
+            for hop in path.hops:
+                rel = hop_relation(lk, hop)
+                assert rel is not None, hop
+                if rel.view == "network":
+                    assert resolve(lk, rel.ref) is not None, hop
+                    assert view.locate(rel.ref) is not None, hop
+                seen.add(type(rel.ref).__name__ + getattr(rel.ref, "where", ""))
+    assert {"NatRuleRefnat", "NatRuleReffilter", "SocketRef", "RouteRef",
+            "InterfaceRef"} <= seen

@@ -2,9 +2,8 @@
 
 Pure: the TUI shows the traces and calls ``jump_to`` with the Relation of the
 hop picked. A hop's ``ref`` (the JSON's list form) becomes a typed reference
-(``analyze/refs.py``) and the view that shows it; kinds of rows the views do
-not list (filter rules, sockets) lead to the nearest row they do list: the
-netns, or the process holding the socket.
+(``analyze/refs.py``) and the view that shows it; what no view lists (a
+sysctl, a chain policy's netns) leads to the network namespace's row.
 """
 
 from __future__ import annotations
@@ -43,29 +42,27 @@ def questions_for(lk: Lookup, ref: R.Ref | None) -> list[Question]:
     DNATs and published ports that lead to it); a container, process, netns or
     interface the ways into it and its way out."""
     out: list[Question] = []
-    match ref:
-        case R.NatRuleRef(netns=netns):
-            rule = R.resolve(lk, ref)
-            if rule is not None:
-                q = _dnat_question(netns, rule)
-                if q is not None:
-                    out.append(q)
-        case R.GroupRef(of=of) if of is not None:
-            return questions_for(lk, of)
-        case _:
-            socket = _socket_of(lk, ref)
-            if socket is not None:
-                netns, sock = socket
-                out += _into(lk, netns, [sock])
-                out.append(Question("port", netns, sock.port, _proto(sock), None))
-            else:
-                netns = _netns_of(lk, ref)
-                if netns is not None:
-                    listening = _listening(lk, netns, ref)
-                    out += _into(lk, netns, listening)
-                    if not out:
-                        out += [Question("port", netns, s.port, _proto(s)) for s in listening]
-                    out.append(Question("egress", netns))
+    if isinstance(ref, R.GroupRef):
+        return questions_for(lk, ref.of) if ref.of is not None else []
+    if isinstance(ref, R.NatRuleRef) and ref.where == "nat":
+        rule = R.resolve(lk, ref)
+        q = _dnat_question(ref.netns, rule) if rule is not None else None
+        if q is not None:
+            return [q]
+    socket = _socket_of(lk, ref)
+    if socket is not None:
+        netns, sock = socket
+        out += _into(lk, netns, [sock])
+        out.append(Question("port", netns, sock.port, _proto(sock), None))
+    else:
+        # Any other row in a netns (a rule, a route, an interface), a process, a netns.
+        netns = _netns_of(lk, ref)
+        if netns is not None:
+            listening = _listening(lk, netns, ref)
+            out += _into(lk, netns, listening)
+            if not out:
+                out += [Question("port", netns, s.port, _proto(s)) for s in listening]
+            out.append(Question("egress", netns))
     return list(dict.fromkeys(out))[:MAX_QUESTIONS]
 
 
@@ -83,10 +80,12 @@ def hop_relation(lk: Lookup, hop: Hop) -> Relation | None:
     kind = ref[0] if ref else None
     text = hop.description
     try:
-        if kind == "nat_rule":
-            return Relation(text, R.NatRuleRef(ref[1], ref[2], ref[3], ref[4]), "network")
-        if kind == "nat_chain":
-            return Relation(text, R.NatChainRef(ref[1], ref[2], ref[3]), "network")
+        if kind in ("nat_rule", "filter_rule"):
+            where = kind.split("_")[0]
+            return Relation(text, R.NatRuleRef(ref[1], ref[2], ref[3], ref[4], where), "network")
+        if kind in ("nat_chain", "filter_chain"):
+            where = kind.split("_")[0]
+            return Relation(text, R.NatChainRef(ref[1], ref[2], ref[3], where), "network")
         if kind == "route":
             return Relation(text, R.RouteRef(ref[1], ref[2]), "network")
         if kind == "iface":
@@ -94,10 +93,7 @@ def hop_relation(lk: Lookup, hop: Hop) -> Relation | None:
         if kind == "proc":
             return Relation(text, R.ProcessRef(ref[1]), "processes")
         if kind == "socket":
-            net = lk.net(ref[1])
-            sock = net.sockets[ref[2]] if net is not None and ref[2] < len(net.sockets) else None
-            if sock is not None and sock.pids:
-                return Relation(text, R.ProcessRef(sock.pids[0]), "processes")
+            return Relation(text, R.SocketRef(ref[1], ref[2]), "network")
     except (IndexError, TypeError):
         return None
     if hop.netns is not None:  # filter rules, sysctls, the netns itself
@@ -136,14 +132,10 @@ def _dnat_question(netns: int, rule) -> Question | None:
 
 
 def _socket_of(lk: Lookup, ref) -> tuple[int, object] | None:
-    """A socket row (any ref kind with ``netns`` and ``index`` named like a socket)."""
-    if ref is None or "Socket" not in type(ref).__name__:
+    if not isinstance(ref, R.SocketRef):
         return None
-    netns, index = getattr(ref, "netns", None), getattr(ref, "index", None)
-    net = lk.net(netns) if netns is not None else None
-    if net is None or index is None or not 0 <= index < len(net.sockets):
-        return None
-    return netns, net.sockets[index]
+    sock = R.resolve(lk, ref)
+    return (ref.netns, sock) if sock is not None and sock.port else None
 
 
 def _netns_of(lk: Lookup, ref) -> int | None:
