@@ -20,6 +20,7 @@ from nsview.analyze.labels import (
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
     DiagnosticRef,
+    FindingRef,
     GroupRef,
     HolderRef,
     InterfaceRef,
@@ -98,7 +99,24 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
             return _holder_detail(lk, ref, found)
         case DiagnosticRef(), Diagnostic():
             return _diag_detail(found)
+        case FindingRef(), _:
+            return _finding_detail(lk, found)
     return Detail("(gone from this snapshot)")
+
+
+def _finding_detail(lk: Lookup, f) -> Detail:
+    d = Detail(f"{f.severity}: {f.check}")
+    d.rows.append(("problem", f.message))
+    for fact in f.evidence:
+        d.rows.append(("seen", fact))
+    if f.fix:
+        d.rows.append(("fix (not run)", f.fix))
+    for s in f.subjects:
+        where = netns_label(lk, s.netns) if s.netns is not None else "-"
+        what = s.interface or s.container or s.rule
+        d.rows.append(("about", f"{what} @ {where}" if what else where))
+    d.rows.append(("docs", "docs/doctor.md; nsview doctor --only " + f.check))
+    return d
 
 
 def _opt(value) -> str:

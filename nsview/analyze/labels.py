@@ -530,3 +530,21 @@ def nat_rule_label(rule: NatRule) -> Label:
     if rule.comment:
         b.add(f"/* {rule.comment} */", "muted")
     return b.build()
+
+
+SEVERITY_ROLES = {"error": "error", "warning": "warn", "info": "muted"}
+
+
+def finding_label(finding) -> Label:
+    """A doctor finding: severity, check id, the sentence."""
+    return (
+        (finding.severity.upper(), SEVERITY_ROLES.get(finding.severity, "muted")),
+        ("  ", ""),
+        (finding.check, "kind"),
+        ("  ", ""),
+        (finding.message, ""),
+    )
+
+
+def problems_label(count: int) -> Label:
+    return ((plural(count, "problem"), "warn" if count else "muted"),)

@@ -16,6 +16,20 @@ from nsview.model import NS_TYPES, Interface, Namespace, NetState, Process
 class Lookup(SnapshotIndex):
     """SnapshotIndex plus the lookups the TUI's trees, filter and relations use."""
 
+    # -- doctor -----------------------------------------------------------------------
+
+    @cached_property
+    def findings(self) -> list:
+        """Every doctor finding about this snapshot, worst first (analyze.doctor)."""
+        from nsview.analyze.doctor import run_doctor
+
+        return run_doctor(self.snapshot).findings
+
+    @cached_property
+    def problems(self) -> int:
+        """How many findings are at warning or above (the header's badge)."""
+        return sum(1 for f in self.findings if f.severity != "info")
+
     # -- namespaces -----------------------------------------------------------------
 
     @cached_property

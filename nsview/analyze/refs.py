@@ -130,6 +130,18 @@ class DiagnosticRef(RefBase):
 
 
 @dataclass(frozen=True, slots=True)
+class FindingRef(RefBase):
+    """A doctor finding: ``index`` in ``Lookup.findings``; ``netns`` its first subject's."""
+
+    index: int
+    netns: int | None = None
+
+    @property
+    def subject(self) -> NamespaceRef | None:
+        return NamespaceRef("net", self.netns) if self.netns is not None else None
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRef(RefBase):
     """A row that groups others: ``what`` says which group, ``of`` whose.
 
@@ -169,6 +181,7 @@ Ref = (
     | SocketRef
     | HolderRef
     | DiagnosticRef
+    | FindingRef
     | GroupRef
     | NoteRef
 )
@@ -184,7 +197,8 @@ def resolve(lk: Lookup, ref: Ref | None):
     NamespaceRef → Namespace, ProcessRef → Process, InterfaceRef → Interface,
     RouteRef → Route, RuleRef → RoutingRule, NatTableRef/NatChainRef/NatRuleRef →
     NatTable/NatChain/NatRule (``where``: from NetState.nat or .filter), SocketRef →
-    Socket, HolderRef → Holder, DiagnosticRef → Diagnostic.
+    Socket, HolderRef → Holder, DiagnosticRef → Diagnostic,
+    FindingRef → doctor Finding.
     """
     match ref:
         case NamespaceRef(type=t, inode=inode):
@@ -218,4 +232,6 @@ def resolve(lk: Lookup, ref: Ref | None):
             return _at(ns.holders, i) if ns else None
         case DiagnosticRef(index=i):
             return _at(lk.snapshot.diagnostics, i)
+        case FindingRef(index=i):
+            return _at(lk.findings, i)
     return None

@@ -16,6 +16,7 @@ from nsview.analyze.labels import holder_text, netns_label, ns_short
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
     DiagnosticRef,
+    FindingRef,
     GroupRef,
     HolderRef,
     InterfaceRef,
@@ -90,6 +91,8 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             out = _holder_relations(lookup, ref, found)
         case DiagnosticRef():
             out = _diag_relations(lookup, found)
+        case FindingRef():
+            out = _finding_relations(lookup, found)
         case _:
             out = []
     seen: set[tuple[Ref, str]] = set()
@@ -99,6 +102,17 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             seen.add((rel.ref, rel.view))
             unique.append(rel)
     return unique
+
+
+def _finding_relations(lk: Lookup, finding) -> list[Relation | None]:
+    from nsview.analyze.findings import subject_ref, subject_text
+
+    out: list[Relation | None] = []
+    for subject in finding.subjects:
+        target = subject_ref(lk, subject)
+        if target is not None:
+            out.append(Relation(f"about {subject_text(lk, subject)}", target, "network"))
+    return out
 
 
 def _ns_relations(lk: Lookup, ref: NamespaceRef, ns: Namespace, view: str) -> list[Relation | None]:

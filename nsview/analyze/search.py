@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from nsview.analyze.lookup import Lookup, ip_of
 from nsview.analyze.refs import (
+    FindingRef,
     HolderRef,
     InterfaceRef,
     NamespaceRef,
@@ -86,6 +87,8 @@ def matches(lk: Lookup, ref: Ref, q: Query) -> bool:
             return _has(q, found.local, found.remote)
         case HolderRef():
             return (q.number is not None and q.number == found.pid) or _has(q, found.path)
+        case FindingRef():
+            return _has(q, found.check, found.message, *found.evidence)
     return False
 
 

@@ -172,7 +172,24 @@ def namespace_view(ns: Namespace, index: Lookup) -> RenderableType:
     parts.append(sysctl_lines(net))
     for error in net.errors:
         parts.append(Text.assemble(("error", "red"), f" {error}"))
+    problems = problems_lines(ns, index)
+    if problems is not None:
+        parts.append(problems)
     return Group(*parts)
+
+
+def problems_lines(ns: Namespace, index: Lookup) -> Text | None:
+    """nsview doctor's findings about this netns (at any severity), with their fixes."""
+    found = [f for f in index.findings if any(s.netns == ns.inode for s in f.subjects)]
+    if not found:
+        return None
+    text = Text("Problems (nsview doctor)", style="bold")
+    for f in found:
+        text.append("\n")
+        text.append_text(styled(labels.finding_label(f)))
+        if f.fix:
+            text.append(f"\n    fix (not run): {f.fix}", style="dim")
+    return text
 
 
 def net_summary(net: NetState, index: Lookup, here: int) -> Text:

@@ -32,6 +32,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
 from nsview.analyze.details import details
+from nsview.analyze.labels import plural
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.overlay import match_overlays, tunnel_relations
 from nsview.analyze.refs import InterfaceRef, Ref, resolve
@@ -58,7 +59,8 @@ FILTER_DELAY = 0.15  # seconds of quiet typing before the filter runs
 def warm_lookup(snapshot: Snapshot) -> Lookup:
     """A Lookup with its indexes already built (they are cached properties)."""
     lookup = Lookup(snapshot)
-    for name in ("namespaces", "processes", "children", "by_type", "ns_children", "interfaces"):
+    for name in ("namespaces", "processes", "children", "by_type", "ns_children", "interfaces",
+                 "findings"):
         getattr(lookup, name)
     return lookup
 
@@ -179,6 +181,15 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             show=False,
             id="view_processes",
             tooltip="the process tree and the namespaces of each process",
+            priority=True,
+        ),
+        Binding(
+            "4",
+            "show_view('problems')",
+            "Problems",
+            show=False,
+            id="view_problems",
+            tooltip="what nsview doctor finds wrong, each jumping (g) to what it is about",
             priority=True,
         ),
         Binding("q", "quit", "Quit", id="quit", tooltip="leave nsview"),
@@ -575,6 +586,9 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             denied = sum(1 for d in snap.diagnostics if d.kind != "gone")
             if denied:
                 text.append(f"  ⚠ {denied} unseen", style="bold")
+            problems = self.lookup.problems if self.lookup is not None else 0
+            if problems:
+                text.append(f"  {plural(problems, 'problem')} (4)", style="bold")
         if self.filter_query is not None:
             found = self.filtered.get(self.current_view)
             count = len(found.matches) if found else 0

@@ -18,9 +18,10 @@ from nsview.analyze.lookup import Lookup
 from nsview.analyze.views.base import Item, Path, View, namespace_key, note
 from nsview.analyze.views.namespaces import NamespacesView
 from nsview.analyze.views.network import NetworkView
+from nsview.analyze.views.problems import ProblemsView
 from nsview.analyze.views.processes import ProcessesView
 
-VIEW_CLASSES: tuple[type[View], ...] = (NamespacesView, NetworkView, ProcessesView)
+VIEW_CLASSES: tuple[type[View], ...] = (NamespacesView, NetworkView, ProcessesView, ProblemsView)
 
 __all__ = [
     "VIEW_CLASSES",
@@ -28,6 +29,7 @@ __all__ = [
     "NamespacesView",
     "NetworkView",
     "Path",
+    "ProblemsView",
     "ProcessesView",
     "View",
     "build_views",
