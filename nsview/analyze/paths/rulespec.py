@@ -533,12 +533,11 @@ def parse_nft(rule: Any, table: Any) -> RuleSpec:
                         mapping[_nft_key_text(entry[0])] = verdict
             spec.vmap = (found[0], mapping, found[1])
         elif kind == "mangle" and isinstance(body, dict):
-            key = body.get("key")
-            if isinstance(key, dict) and key.get("meta", {}).get("key") == "mark":
-                try:
-                    spec.mark = ("set", int(body.get("value")), 0xFFFFFFFF)
-                except (TypeError, ValueError):
-                    spec.conditions.append(_unknown(raw))
+            op = _nft_mark_op(body)
+            if op is not None:
+                spec.mark = op
+            else:
+                spec.conditions.append(_unknown(raw))
         elif kind in ("counter", "log", "limit", "notrack", "comment"):
             continue
         elif kind == "xt":
@@ -644,6 +643,55 @@ _VMAP_KEYS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _nft_statement(spec: RuleSpec, text: str, table: Any) -> bool:
+    """An nft expression the collector kept as ``other`` (its JSON in ``text``):
+    a statement (``meta mark set``, ``counter``) is no condition at all, and some
+    matches nsview reads itself (``meta mark & 0x2000 == 0x2000``). True when
+    handled."""
+    try:
+        expr = json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    if not isinstance(expr, dict) or len(expr) != 1:
+        return False
+    ((kind, body),) = expr.items()
+    if kind == "match":
+        cond = _nft_expr_condition(expr, table)
+        if cond is None:
+            return False
+        spec.conditions.append(cond)
+        return True
+    if kind == "mangle" and isinstance(body, dict):
+        op = _nft_mark_op(body)
+        if op is None:
+            return False
+        spec.mark = op
+        return True
+    # Any other statement acts on the packet without deciding whether the rule
+    # applies; those that hand it elsewhere are not followed (the rule is skipped).
+    return kind not in ("queue", "tproxy", "fwd", "dup", "synproxy", "xt")
+
+
+def _nft_mark_op(body: dict[str, Any]) -> tuple[str, int, int] | None:
+    """``meta mark set 0x4000`` / ``meta mark set mark or 0x2000`` -> a mark op."""
+    key = body.get("key")
+    if not (isinstance(key, dict) and key.get("meta", {}).get("key") == "mark"):
+        return None
+    value = body.get("value")
+    if isinstance(value, int):
+        return ("set", value, 0xFFFFFFFF)
+    if isinstance(value, dict) and len(value) == 1:
+        ((op, args),) = value.items()
+        names = {"|": "or", "&": "and", "^": "xor"}
+        if op in names and isinstance(args, list) and len(args) == 2:
+            inner, number = args
+            if isinstance(number, int) and isinstance(inner, dict) and (
+                inner.get("meta", {}).get("key") == "mark"
+            ):
+                return (names[op], number, 0xFFFFFFFF)
+    return None
+
+
 def parse_matches(rule: Any, table: Any) -> RuleSpec:
     spec = RuleSpec(target=rule.target, goto=rule.goto)
     spec.nat_to = rule.to_destination or rule.to_source or rule.to_ports
@@ -660,6 +708,8 @@ def parse_matches(rule: Any, table: Any) -> RuleSpec:
                 pass
             if spec.probability is None:
                 spec.conditions.append(_unknown(m.text or "statistic"))
+            continue
+        if m.kind == "other" and _nft_statement(spec, m.text, table):
             continue
         cond = _match_condition(m, table)
         if cond is not None:
