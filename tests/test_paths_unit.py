@@ -337,3 +337,23 @@ def test_udp_needs_an_unconnected_udp_socket():
     assert {p.arrival: p.verdict for p in trace.paths} == {"external": "reaches",
                                                            "loopback": "reaches"}
     assert Tracer(snap).port(53, "tcp", netns=WEB).paths[0].verdict == "no-listener"
+
+
+def test_matches_the_collector_has_no_kind_for_are_read_from_their_text():
+    import ipaddress
+
+    from nsview.analyze.paths.netfilter import Packet
+    from nsview.analyze.paths.rulespec import parse_rule
+    from nsview.collect.natparse import parse_iptables_rule
+
+    _, rule = parse_iptables_rule("-A X -m iprange --src-range 10.0.0.1-10.0.0.9 -j DROP")
+    assert [m.kind for m in rule.matches] == ["other"]
+    spec = parse_rule(rule, "iptables-legacy", None)
+    (cond,) = spec.conditions
+
+    def pkt(src):
+        return Packet(4, "tcp", ipaddress.ip_address("192.0.2.1"), 80,
+                      src=ipaddress.ip_address(src))
+
+    assert cond.test(pkt("10.0.0.5"), None) is True
+    assert cond.test(pkt("10.0.0.20"), None) is False

@@ -54,6 +54,7 @@ OPAQUE = frozenset({"NFQUEUE", "QUEUE", "TPROXY", "TEE", "XFRM"})
 class Condition:
     text: str
     test: Test
+    known: bool = True  # False: nsview cannot evaluate it (the test answers None)
 
 
 @dataclass(slots=True)
@@ -196,7 +197,7 @@ def _ctstate_test(states: str) -> Test:
 
 
 def _unknown(text: str) -> Condition:
-    return Condition(text, lambda pkt, ctx: None)
+    return Condition(text, lambda pkt, ctx: None, known=False)
 
 
 # ------------------------------------------------------------------ iptables
@@ -711,6 +712,13 @@ def parse_matches(rule: Any, table: Any) -> RuleSpec:
             continue
         if m.kind == "other" and _nft_statement(spec, m.text, table):
             continue
+        if m.kind == "other" and (m.text or "").startswith(("-", "!")):
+            # An iptables match the collector has no kind for (-m iprange …): read
+            # its text as nsview's own reader does.
+            sub = parse_iptables(f"-A X {m.text}")
+            if sub.conditions and all(c.known for c in sub.conditions):
+                spec.conditions += sub.conditions
+                continue
         cond = _match_condition(m, table)
         if cond is not None:
             spec.conditions.append(cond)
