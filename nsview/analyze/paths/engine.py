@@ -749,7 +749,11 @@ class Tracer:
             text = f"no way to {pkt.dst} in {label}: {decision.reason}"
         else:
             via = f" via {decision.gateway}" if decision.gateway else ""
-            text = f"route to {pkt.dst}: dev {decision.dev}{via} (table {decision.table})"
+            owners = sorted({self.idx.netns_label(n) for n, _ in self.idx.owners.get(pkt.dst, [])})
+            owned = (
+                f" (owned by {', '.join(owners)})" if owners else " (no netns nsview sees has it)"
+            )
+            text = f"route to {pkt.dst}{owned}: dev {decision.dev}{via} (table {decision.table})"
         w.hops.append(Hop("route", netns, text, evidence, ref))
         return w
 
