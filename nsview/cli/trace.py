@@ -117,9 +117,10 @@ def run(args: argparse.Namespace) -> int:
         indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
         sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
         return 0
+    from nsview.cli.output import rich_console
     from nsview.cli.trace_render import render_trace
 
-    sys.stdout.write(render_trace(trace, tracer.idx))
+    rich_console().print(render_trace(trace, tracer.idx), end="")
     return 0
 
 
