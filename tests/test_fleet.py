@@ -140,6 +140,7 @@ def nodes(tmp_path_factory):
     names = {role: f"{stem}-{role}" for role in ("hub", "n1", "n2", "cl")}
     made_netns: list[str] = []
     started = []
+    containers: list[subprocess.Popen] = []
     workdir = tmp_path_factory.mktemp("fleet")
     try:
         for name in names.values():
@@ -211,6 +212,36 @@ def nodes(tmp_path_factory):
             started.append(
                 start_node(names[role], f"/run/netns/{names[role]}", addresses[role], keys)
             )
+        # A "container" inside each node (its pid and mount namespaces, a netns of
+        # its own) on br0 with vxlan0: the overlay that crosses the two nodes.
+        for role, node in zip(("n1", "n2"), started, strict=True):
+            ns = names[role]
+            container = _start_in_node(node)
+            containers.append(container)
+            pid = _child_of(container.pid)
+            run("ip", "-n", ns, "link", "add", "br0", "type", "bridge")
+            run("ip", "-n", ns, "link", "set", "vxlan0", "master", "br0")
+            run(
+                "ip",
+                "-n",
+                ns,
+                "link",
+                "add",
+                "cv0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                str(pid),
+            )
+            run("ip", "-n", ns, "link", "set", "cv0", "master", "br0", "up")
+            run("ip", "-n", ns, "link", "set", "br0", "up")
+            inside = ["nsenter", "-t", str(pid), "-n", "--", "ip"]
+            run(*inside, "link", "set", "lo", "up")
+            run(*inside, "addr", "add", f"{OVERLAY[role]}/24", "dev", "eth0")
+            run(*inside, "link", "set", "eth0", "up")
         config = ssh_config(keys, {names["n1"]: addresses["n1"]}, str(workdir / "ssh_config"))
         yield {
             "names": names,
@@ -222,9 +253,41 @@ def nodes(tmp_path_factory):
         }
     finally:
         for node in started:
-            stop_node(node)
+            stop_node(node)  # its pid namespace goes, and the "container" with it
+        for container in containers:
+            container.kill()
+            container.wait()
         for name in made_netns:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+OVERLAY = {"n1": "100.64.20.1", "n2": "100.64.20.2"}
+
+
+def _start_in_node(node) -> subprocess.Popen:
+    """A sleeper in the node's pid and mount namespaces, in a netns of its own."""
+    from nsview.lab.nodes import node_init_pid
+
+    init = node_init_pid(node)
+    return subprocess.Popen(
+        ["nsenter", "-t", str(init), "-p", "-m", "--", "unshare", "-n", "--", "sleep", "3600"],
+        start_new_session=True,
+    )
+
+
+def _child_of(pid: int) -> int:
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            children = []
+        if children:
+            child = int(children[0])
+            if os.readlink(f"/proc/{child}/exe").endswith("sleep"):
+                return child
+        time.sleep(0.02)
+    raise AssertionError(f"no sleeper under {pid}")
 
 
 def _fleet_in_client(nodes, *args, env=None):
@@ -276,7 +339,10 @@ def test_fleet_collect_over_ssh(nodes):
         assert len(procs) < 15, sorted(p["comm"] for p in procs.values())
         assert not any(p["comm"].startswith("pytest") for p in procs.values())
         nets = [ns for ns in snap["namespaces"] if ns["type"] == "net" and ns.get("net")]
-        ifaces = {i["name"]: i for ns in nets for i in ns["net"]["interfaces"]}
+        (node_net,) = [
+            ns for ns in nets if "vxlan0" in {i["name"] for i in ns["net"]["interfaces"]}
+        ]
+        ifaces = {i["name"]: i for i in node_net["net"]["interfaces"]}
         assert ifaces["vxlan0"]["vxlan"]["vni"] == VNI
         cidrs = {a["cidr"] for a in ifaces["eth0"]["addresses"]}
         assert f"{addresses[role]}/24" in cidrs
@@ -574,3 +640,75 @@ def test_doctor_loads_a_fleet_and_finds_an_overlay_mtu_mismatch(nodes):
         assert text.returncode == 1 and "== across hosts" in text.stdout
     finally:
         run("ip", "-n", names["n2"], "link", "set", "vxlan0", "mtu", "1450")  # vxlan default
+
+
+@pytest.mark.privileged
+def test_trace_follows_the_tunnel_to_the_other_node(nodes):
+    names, addresses = nodes["names"], nodes["addresses"]
+    out = nodes["workdir"] / "trace-fleet.json"
+    targets = [names["n1"], f"ssh://root@{addresses['n2']}"]
+    done = _fleet_in_client(
+        nodes,
+        "collect",
+        *targets,
+        "--ssh-config",
+        nodes["config"],
+        "--timeout",
+        "120",
+        "-o",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    fleet = json.loads(out.read_text())
+    n1 = fleet["hosts"][0]["snapshot"]
+    (sleeper,) = [p["pid"] for p in n1["processes"] if p["comm"] == "sleep"]  # node-local pid
+    traced = subprocess.run(
+        [
+            nsview_bin(),
+            "trace",
+            "egress",
+            str(sleeper),
+            "--to",
+            OVERLAY["n2"],
+            "--load",
+            str(out),
+            "--host",
+            names["n1"],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert traced.returncode == 0, traced.stderr
+    paths = json.loads(traced.stdout)["paths"]
+    (path,) = paths
+    hosts = [hop.get("host") for hop in path["hops"]]
+    assert hosts[0] == names["n1"] and targets[1] in hosts
+    assert any(
+        "vxlan0" in hop["description"] and "VNI" in hop["description"] for hop in path["hops"]
+    )
+    # The far end is the node-2 "container" that owns the address.
+    last = path["hops"][-1]
+    assert last["host"] == targets[1]
+    assert path["verdict"] in ("reaches", "no-listener")
+    text = subprocess.run(
+        [
+            nsview_bin(),
+            "trace",
+            "egress",
+            str(sleeper),
+            "--to",
+            OVERLAY["n2"],
+            "--load",
+            str(out),
+            "--host",
+            names["n1"],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert f"[{targets[1]}]" in text.stdout
+    missing = subprocess.run(
+        [nsview_bin(), "trace", "egress", "1", "--load", str(out)], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "--host" in missing.stderr

@@ -57,7 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the paths as JSON")
-    p.add_argument("--load", metavar="FILE", help="trace in a saved 'nsview dump --json'")
+    p.add_argument(
+        "--load",
+        metavar="FILE",
+        help="trace in a saved 'nsview dump --json', or in a fleet file "
+        "('nsview fleet collect': across hosts, through their tunnels)",
+    )
+    p.add_argument(
+        "--host",
+        metavar="HOST",
+        help="with a fleet file: the host the trace starts on (target or hostname)",
+    )
     p.add_argument("--indent", type=int, default=None, metavar="N", help="indent JSON by N")
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
@@ -98,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
         from nsview.cli.trace_render import check_ip
 
         check_ip(args.to)
+    if args.load:
+        from nsview.cli.tui_options import load_document_file
+        from nsview.model.fleet import Fleet
+
+        document = load_document_file(args.load)
+        if isinstance(document, Fleet):
+            return _run_fleet(args, document)
+    elif args.host:
+        raise UsageError("--host picks a host of a fleet file (--load FLEET.json)")
     snapshot = _snapshot(args)
     tracer = Tracer(snapshot)
     try:
@@ -122,6 +141,72 @@ def run(args: argparse.Namespace) -> int:
 
     rich_console().print(render_trace(trace, tracer.idx), end="")
     return 0
+
+
+def _run_fleet(args: argparse.Namespace, fleet) -> int:
+    """A trace over a fleet: starts on --host, follows tunnels to other hosts."""
+    from nsview.analyze import fleet_trace
+    from nsview.analyze.index import SnapshotIndex
+    from nsview.analyze.paths import TraceError
+
+    host = _fleet_host(fleet, args.host)
+    try:
+        if args.trace_kind == "port":
+            host_ip, port, proto = parse_port_spec(args.spec)
+            if args.source:
+                netns = resolve_netns(host.snapshot, args.source, False)
+            else:
+                netns = next(
+                    (inode for t, inode in SnapshotIndex(host.snapshot).initial if t == "net"), None
+                )
+                if netns is None:
+                    raise UsageError(f"{host.target}: no host netns in its snapshot; use --from")
+            trace = fleet_trace.trace_port(fleet, host, netns, port, proto, host_ip)
+        else:
+            netns = resolve_netns(host.snapshot, args.target, False)
+            trace = fleet_trace.trace_egress(fleet, host, netns, args.to, "tcp", args.port)
+    except TraceError as exc:
+        raise NsviewError(str(exc)) from None
+    if args.json:
+        import json
+
+        from nsview.model import to_dict
+
+        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
+        sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
+        return 0
+    for path in trace.paths:
+        print(f"{path.arrival}: {path.verdict}  {path.summary}")
+        for hop in path.hops:
+            where = f"[{hop.host}] " if hop.host else ""
+            print(f"  {hop.kind:9} {where}{hop.description}")
+            if hop.evidence:
+                print(f"            {hop.evidence}")
+        if path.listener is not None:
+            lst = path.listener
+            print(f"  listener  [{lst.host}] {lst.address}:{lst.port} pids {lst.pids}")
+    for note in trace.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _fleet_host(fleet, wanted: str | None):
+    ok = fleet.ok_hosts()
+    if wanted is None:
+        if len(ok) == 1:
+            return ok[0]
+        names = ", ".join(h.target for h in ok)
+        raise UsageError(
+            f"a fleet file: say which host the trace starts on (--host; one of {names})"
+        )
+    for host in fleet.hosts:
+        if wanted in (host.target, host.identity.hostname):
+            if host.snapshot is None:
+                raise UsageError(f"host {wanted} was not collected: {host.error}")
+            return host
+    raise UsageError(
+        f"no host {wanted!r} in the fleet (hosts: {', '.join(h.target for h in fleet.hosts)})"
+    )
 
 
 def _snapshot(args: argparse.Namespace):

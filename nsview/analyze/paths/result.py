@@ -7,6 +7,7 @@ Plain dataclasses so ``nsview.model.to_dict`` turns them into the JSON that
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 # How a path ends.
 REACHES = "reaches"  # a listener accepts it (trace port), or it leaves / arrives (egress)
@@ -32,15 +33,20 @@ class Hop:
     reader can jump there; null when there is nothing to point at.
     """
 
+    __json_omit_none__: ClassVar[tuple[str, ...]] = ("host",)
+
     kind: str
     netns: int | None
     description: str
     evidence: str = ""
     ref: list | None = None
+    host: str | None = None  # a fleet trace (analyze.fleet_trace): the host it is on
 
 
 @dataclass(slots=True)
 class Listener:
+    __json_omit_none__: ClassVar[tuple[str, ...]] = ("host",)
+
     netns: int
     address: str
     port: int
@@ -48,6 +54,7 @@ class Listener:
     container: str | None = None
     commands: list[str] = field(default_factory=list)  # comm of each pid, same order
     proto: str = "tcp"
+    host: str | None = None  # a fleet trace: the host it is on
 
 
 @dataclass(slots=True)
