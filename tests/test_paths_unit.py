@@ -357,3 +357,20 @@ def test_matches_the_collector_has_no_kind_for_are_read_from_their_text():
 
     assert cond.test(pkt("10.0.0.5"), None) is True
     assert cond.test(pkt("10.0.0.20"), None) is False
+
+
+def test_three_endpoints_come_out_in_rule_order_with_a_third_each():
+    lines = KUBE_NAT.splitlines()
+    svc = [i for i, line in enumerate(lines) if line.startswith("-A KUBE-SVC-WEB")]
+    lines[svc[0]] = lines[svc[0]].replace("0.50000000000", "0.33333333349")
+    lines.insert(svc[1], lines[svc[1]].replace("-j KUBE-SEP-B", "-m statistic --mode random "
+                                              "--probability 0.50000000000 -j KUBE-SEP-C"))
+    lines.insert(lines.index(":KUBE-MARK-MASQ - [0:0]"), ":KUBE-SEP-C - [0:0]")
+    lines.insert(lines.index("COMMIT"), "-A KUBE-SEP-C -p tcp -m tcp -j DNAT "
+                 "--to-destination 172.17.0.4:80")
+    snap = _snapshot(nat="\n".join(lines) + "\n", filt=None)
+    trace = Tracer(snap).port(80, host_ip="100.96.0.10", netns=WEB)
+    dnats = [next(h.description for h in p.hops if "DNAT" in h.description) for p in trace.paths]
+    assert [d.split("→ ")[1].split(" ")[0] for d in dnats] == [
+        "172.17.0.2:80", "172.17.0.4:80", "172.17.0.3:80"]
+    assert [round(p.probability, 3) for p in trace.paths] == [0.333, 0.333, 0.333]

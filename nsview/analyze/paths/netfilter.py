@@ -163,6 +163,7 @@ class Rules:
         self.tables = list(tables)
         self._chains: dict[int, dict[str, tuple[int, Any]]] = {}
         self._specs: dict[int, RuleSpec] = {}
+        self._forks = 0  # random choices followed in the current run_hook
         for tref in self.tables:
             self._chains[id(tref.table)] = {c.name: (i, c) for i, c in enumerate(tref.table.chains)}
 
@@ -219,6 +220,7 @@ class Rules:
             and (before is None or b.priority < before)
             and (after is None or b.priority >= after)
         ]
+        self._forks = 0
         return self._run_bases(chains, Branch(pkt.copy()), ctx)
 
     def _run_bases(self, chains: list[BaseChain], start: Branch, ctx: Any) -> list[Branch]:
@@ -249,10 +251,19 @@ class Rules:
         return out
 
     def _run_chain(
-        self, tref: TableRef, ci: int, chain: Any, br: Branch, ctx: Any, depth: int, start: int = 0
+        self,
+        tref: TableRef,
+        ci: int,
+        chain: Any,
+        br: Branch,
+        ctx: Any,
+        depth: int,
+        start: int = 0,
+        taken: bool = False,
     ) -> Iterator[Branch]:
         """Rules of ``chain`` from ``start``; yields branches that ended (a verdict,
-        RETURN) or fell off its end (result None)."""
+        RETURN) or fell off its end (result None). ``taken``: the random choice of
+        the rule at ``start`` was made (this branch takes it)."""
         if depth > MAX_DEPTH:
             br.result = "OPAQUE"
             yield br
@@ -267,11 +278,21 @@ class Rules:
             if verdict is False:
                 i += 1
                 continue
-            if spec.probability is not None and spec.probability < 1.0:
-                # kube-proxy: this endpoint with probability p, the next rules otherwise.
-                rest = br.fork(br.prob * (1.0 - spec.probability))
-                yield from self._run_chain(tref, ci, chain, rest, ctx, depth, i + 1)
+            if spec.probability is not None and spec.probability < 1.0 and not taken:
+                # kube-proxy: this endpoint with probability p, the next rules otherwise;
+                # the endpoint's branch first, so endpoints come out in rule order.
+                self._forks += 1
+                if self._forks <= MAX_BRANCHES:
+                    chosen = br.fork(br.prob * spec.probability)
+                    yield from self._run_chain(tref, ci, chain, chosen, ctx, depth, i, True)
+                    br.prob *= 1.0 - spec.probability
+                    i += 1
+                    continue
+                br.uncertain.append(
+                    (hit, f"more than {MAX_BRANCHES} random choices: only this one followed")
+                )
                 br.prob *= spec.probability
+            taken = False
             target, goto = spec.target, spec.goto
             if spec.vmap is not None:
                 reader, mapping, _name = spec.vmap
