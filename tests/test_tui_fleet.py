@@ -124,6 +124,8 @@ def test_the_host_picker_counts_filter_matches_and_switches(tmp_path):
         assert "0 matches" in texts[0]
         assert "failed: unreachable" in texts[1] and listing.get_option_at_index(1).disabled
         assert "1 match" in texts[2]
+        overlays = str(screen.query_one("#hosts-overlays").render())
+        assert "overlay VNI 4242 on 2 hosts" in overlays
         listing.highlighted = 2
         await pilot.press("enter")
         await pilot.pause()

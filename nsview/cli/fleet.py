@@ -97,8 +97,9 @@ def run_collect(args: argparse.Namespace) -> int:
         out.write(fleet_to_json(fleet, indent=2 if out is sys.stdout and out.isatty() else None))
         out.write("\n")
     failed = [h for h in fleet.hosts if h.status != "ok"]
-    for host in failed:
-        print(f"nsview: {host.target}: {host.error}", file=sys.stderr)
+    if not sys.stderr.isatty():  # on a terminal the progress rows said it already
+        for host in failed:
+            print(f"nsview: {host.target}: {host.error}", file=sys.stderr)
     if failed:
         ok = len(fleet.hosts) - len(failed)
         print(f"nsview: {ok} of {len(fleet.hosts)} hosts collected", file=sys.stderr)

@@ -73,7 +73,22 @@ class HostsScreen(ModalScreen[str | None]):
         with Vertical(id="hosts-box"):
             yield Static(Text(title, style="bold underline"), id="hosts-title")
             yield OptionList(*options, id="hosts-list")
+            yield Static(self._overlays_text(), id="hosts-overlays")
             yield Static(Text("enter shows a host · escape keeps this one", style="dim"))
+
+    def _overlays_text(self) -> Text:
+        """The overlay networks across the hosts: one VNI, its members."""
+        from nsview.analyze.overlay import match_overlays
+
+        found = match_overlays(self.fleet)
+        text = Text()
+        for overlay in found.overlays:
+            members = ", ".join(end.label for end in overlay.ends)
+            text.append(f"overlay VNI {overlay.vni}", style="bold")
+            text.append(f" on {len(overlay.hosts)} hosts: {members}\n")
+        if not found.overlays:
+            text.append("no overlay network spans two hosts", style="dim")
+        return text
 
     def on_mount(self) -> None:
         listing = self.query_one(OptionList)
