@@ -80,7 +80,8 @@ def test_importing_the_core_loads_no_ui_library():
 
 
 def names_used(path: Path) -> set[str]:
-    """Every bare name and attribute name in a module (``socket.AF_NETLINK`` -> AF_NETLINK)."""
+    """Every bare name and attribute name in a module (``socket.AF_NETLINK`` -> AF_NETLINK),
+    and ``os.setns``/``os.unshare`` (Python 3.12's) as such."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -88,8 +89,12 @@ def names_used(path: Path) -> set[str]:
             names.add(node.id)
         elif isinstance(node, ast.Attribute):
             names.add(node.attr)
+            if isinstance(node.value, ast.Name) and node.value.id == "os":
+                names.add(f"os.{node.attr}")
         elif isinstance(node, ast.alias):
             names.add(node.name.rsplit(".", 1)[-1])
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            names.update(f"os.{alias.name}" for alias in node.names)
     return names
 
 
@@ -101,7 +106,7 @@ def above_the_floor() -> list[Path]:
 def test_only_the_kernel_floor_binds_libc_or_opens_netlink(path: Path):
     """setns/unshare/mount go through nsview.kernel.libc, netlink through kernel.netlink."""
     binds = {name for name in imported_modules(path) if name.split(".")[0] == "ctypes"}
-    binds |= names_used(path) & {"CDLL", "AF_NETLINK", "PF_NETLINK"}
+    binds |= names_used(path) & {"CDLL", "AF_NETLINK", "PF_NETLINK", "os.setns", "os.unshare"}
     assert not binds, f"{path} binds {sorted(binds)}: use nsview.kernel"
 
 
