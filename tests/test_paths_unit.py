@@ -374,3 +374,16 @@ def test_three_endpoints_come_out_in_rule_order_with_a_third_each():
     assert [d.split("→ ")[1].split(" ")[0] for d in dnats] == [
         "172.17.0.2:80", "172.17.0.4:80", "172.17.0.3:80"]
     assert [round(p.probability, 3) for p in trace.paths] == [0.333, 0.333, 0.333]
+
+
+def test_tables_that_could_not_be_read_make_a_path_unknown():
+    snap = _snapshot()
+    snap.namespaces[0].net.errors.append("iptables-nft-save: Permission denied (you must be root)")
+    path = _only(Tracer(snap).port(8080), "external")
+    assert path.verdict == "unknown", path.summary
+    assert any("rules not all read" in a for a in path.assumed)
+    snap = _snapshot()
+    snap.namespaces[1].net.sockets = []
+    snap.namespaces[1].net.errors.append("sockets: Operation not permitted")
+    path = _only(Tracer(snap).port(8080), "external")
+    assert path.verdict == "unknown" and "were not read" in path.summary

@@ -44,6 +44,8 @@ DNAT_PRIORITY = -100
 SNAT_PRIORITY = 100
 
 
+# Words of NetState.errors that say netfilter tables were not (all) read.
+RULE_ERRORS = ("NAT not read", "nftables", "nft ", "iptables", "-save")
 SENT = "sent"  # a walk's arrival until its path says: external or loopback (see _end)
 
 
@@ -113,6 +115,7 @@ class Tracer:
         trace = Trace(question=f"port {_hp(ip, port) if ip else port}/{proto} in {label}")
         if not self.sockets_read:
             trace.notes.append("the snapshot has no sockets: who listens cannot be told")
+        trace.notes += self._missing_tools()
         paths: list[Path] = []
         if ip is None or not ip.is_loopback:
             if ip is None or self.idx.is_local(netns, ip):
@@ -192,6 +195,7 @@ class Tracer:
             trace.notes.append(
                 f"no --to given: {OUTSIDE} (TEST-NET-3) stands for an address outside"
             )
+        trace.notes += self._missing_tools()
         pkt = Packet(dst.version, proto, dst, port or 443, sport=40000)
         walk = _Walk(EGRESS, "egress", destination=_hp(dst, port))
         walk.hops.append(
@@ -199,6 +203,14 @@ class Tracer:
         )
         trace.paths = self._local_out(walk, netns, pkt)
         return trace
+
+    def _missing_tools(self) -> list[str]:
+        """The collector's "tool not installed" diagnostics: tables no trace saw."""
+        return [
+            d.reason
+            for d in self.snapshot.diagnostics
+            if d.kind == "missing" and d.what in ("nat", "filter")
+        ]
 
     def _netns(self, netns: int | None) -> int:
         if netns is None:
@@ -246,6 +258,7 @@ class Tracer:
 
     def _local_out(self, w: _Walk, netns: int, pkt: Packet) -> list[Path]:
         """A connection made in ``netns``: OUTPUT, route, then local or out."""
+        self._unread_rules(w, netns)
         ctx = self.idx.context(netns)
         rules = self.idx.rules(netns)
         first = self._lookup(netns, pkt.dst, mark=pkt.mark)
@@ -285,6 +298,7 @@ class Tracer:
         net = self.idx.nets.get(netns)
         if net is None:
             return [self._end(w, UNKNOWN, f"{self.idx.netns_label(netns)}'s network was not read")]
+        self._unread_rules(w, netns)
         ctx = self.idx.context(netns)
         rules = self.idx.rules(netns)
         out: list[Path] = []
@@ -438,6 +452,15 @@ class Tracer:
                     UNKNOWN,
                     f"delivered to {label} for {where}; the snapshot has "
                     "no sockets, so who listens cannot be told",
+                )
+            ]
+        unread = [e for e in net.errors if e.startswith("sockets:")]
+        if found.socket is None and unread:
+            return [
+                self._end(
+                    w,
+                    UNKNOWN,
+                    f"delivered to {label} for {where}; its sockets were not read ({unread[0]})",
                 )
             ]
         if found.socket is None:
@@ -778,6 +801,18 @@ class Tracer:
             destination=w.destination,
             assumed=[text for text, _ in w.assumed],
         )
+
+    def _unread_rules(self, w: _Walk, netns: int) -> None:
+        """A netns whose tables could not all be read (no CAP_NET_ADMIN, a tool
+        failed): what the trace says there may miss a rule that drops it."""
+        net = self.idx.nets.get(netns)
+        if net is None:
+            return
+        for error in net.errors:
+            if any(word in error for word in RULE_ERRORS):
+                note = f"{self.idx.netns_label(netns)}: rules not all read: {error}"
+                if all(note != text for text, _ in w.assumed):
+                    w.assumed.append((note, "DROP"))
 
     def _lookup(self, netns: int, dst: Any, **kw: Any) -> routing.RouteDecision:
         """The route lookup; an address of the namespace is local even when the
