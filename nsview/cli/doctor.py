@@ -87,13 +87,17 @@ def run(args: argparse.Namespace) -> int:
     return 1 if shown else 0
 
 
+def _print_finding(f) -> None:
+    print(f"{f.severity.upper():7}  {f.check}: {f.message}")
+    for fact in f.evidence:
+        print(f"         · {fact}")
+    if f.fix:
+        print(f"         fix: {f.fix}")
+
+
 def _print(report, shown, severity: str) -> None:
     for f in shown:
-        print(f"{f.severity.upper():7}  {f.check}: {f.message}")
-        for fact in f.evidence:
-            print(f"         · {fact}")
-        if f.fix:
-            print(f"         fix: {f.fix}")
+        _print_finding(f)
     counts = {s: sum(1 for f in shown if f.severity == s) for s in reversed(SEVERITIES)}
     hidden = len(report.findings) - len(shown)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no problems"
@@ -137,11 +141,7 @@ def _run_fleet(args: argparse.Namespace, fleet) -> int:
     for where, items in by_host.items():
         print(f"== {where}")
         for f in items:
-            print(f"{f.severity.upper():7}  {f.check}: {f.message}")
-            for fact in f.evidence:
-                print(f"         · {fact}")
-            if f.fix:
-                print(f"         fix: {f.fix}")
+            _print_finding(f)
     hidden = len(findings) - len(shown)
     ok = sum(1 for h in result.hosts if h.report is not None)
     summary = f"{len(shown)} finding{'s' if len(shown) != 1 else ''}" if shown else "no problems"

@@ -129,18 +129,22 @@ def run(args: argparse.Namespace) -> int:
     except TraceError as exc:
         raise NsviewError(str(exc)) from None
     if args.json:
-        import json
-
-        from nsview.model import to_dict
-
-        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
-        sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
+        _print_json(trace, args.indent)
         return 0
     from nsview.cli.output import rich_console
     from nsview.cli.trace_render import render_trace
 
     rich_console().print(render_trace(trace, tracer.idx), end="")
     return 0
+
+
+def _print_json(trace, indent: int | None) -> None:
+    import json
+
+    from nsview.model import to_dict
+
+    indent = indent if indent is not None else (2 if sys.stdout.isatty() else None)
+    sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
 
 
 def _run_fleet(args: argparse.Namespace, fleet) -> int:
@@ -168,12 +172,7 @@ def _run_fleet(args: argparse.Namespace, fleet) -> int:
     except TraceError as exc:
         raise NsviewError(str(exc)) from None
     if args.json:
-        import json
-
-        from nsview.model import to_dict
-
-        indent = args.indent if args.indent is not None else (2 if sys.stdout.isatty() else None)
-        sys.stdout.write(json.dumps(to_dict(trace), indent=indent, ensure_ascii=False) + "\n")
+        _print_json(trace, args.indent)
         return 0
     for path in trace.paths:
         print(f"{path.arrival}: {path.verdict}  {path.summary}")
