@@ -257,6 +257,18 @@ def test_egress_snat_through_a_cni_chain():
     assert found(s, "egress-without-snat")
 
 
+def test_internal_network_dropped_by_forward_needs_no_snat():
+    # Docker 20.10's --internal: a default route and no MASQUERADE, but FORWARD drops
+    # everything that would leave the subnet.
+    s = d.host()
+    d.net(s, d.HOST).nat[0].chains[1].rules = []
+    forward = d.net(s, d.HOST).filter[0].chains[0]
+    forward.rules.insert(0, d.rule("-A FORWARD ! -d 172.17.0.0/16 -i docker0 -j DROP", "DROP",
+                                   d.m("destination", "172.17.0.0/16", True),
+                                   d.m("in_iface", "docker0")))
+    assert not found(s, "egress-without-snat")
+
+
 def test_internal_network_without_snat_is_fine():
     s = d.host()
     d.net(s, d.HOST).nat[0].chains[1].rules = []
@@ -398,6 +410,29 @@ def test_conntrack_unreplied_to_nobody():
     assert not found(_conntrack(d.host(), "172.17.0.3", []), "conntrack-unreplied")
     assert not found(_conntrack(d.host(), "172.17.0.50", ["SEEN_REPLY"]), "conntrack-unreplied")
     assert not found(_conntrack(d.host(), "203.0.113.9", []), "conntrack-unreplied")
+
+
+def _zombie_pidns(s, cmdline=()):
+    from nsview.model import Process
+
+    s.namespaces.append(Namespace("pid", 900, pids=[70], holders=[Holder("process", pid=70)]))
+    s.processes.append(Process(60, ppid=1, comm="shim", cmdline=["shim"],
+                               ns={"net": d.HOST, "pid": 1, "mnt": 2}))
+    s.processes.append(Process(70, ppid=60, comm="app", cmdline=list(cmdline),
+                               ns={"pid": 900, "user": 5}))
+    return s
+
+
+def test_zombie_holds_a_pid_namespace():
+    (f,) = found(_zombie_pidns(d.host()), "zombie-holds-namespace")
+    assert "pid:[900]" in f.message and "60 (shim)" in f.message
+    assert f.subjects[0].to_dict() == {"netns": None, "namespace": "pid:900"}
+    assert f.subjects[1].pid == 70 and f.fix.startswith("kill -CHLD 60")
+
+
+def test_a_live_process_without_net_links_is_no_zombie():
+    # denied links look different: a live process keeps its cmdline
+    assert not found(_zombie_pidns(d.host(), ["app"]), "zombie-holds-namespace")
 
 
 # -- containers ----------------------------------------------------------------

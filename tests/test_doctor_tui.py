@@ -6,7 +6,7 @@ import asyncio
 
 from nsview.analyze.details import details
 from nsview.analyze.lookup import Lookup
-from nsview.analyze.refs import FindingRef, InterfaceRef, NamespaceRef
+from nsview.analyze.refs import FindingRef, InterfaceRef, NamespaceRef, ProcessRef
 from nsview.analyze.relations import relations
 from nsview.analyze.views import build_views
 from nsview.tui.factory import AppOptions, SnapshotSource, make_app
@@ -77,3 +77,18 @@ def test_nsview_net_lists_the_findings_about_its_netns(capsys):
     rich_console().print(namespace_view(ns, Lookup(s)))
     out = capsys.readouterr().out
     assert "veth-mtu-mismatch" in out and "ip link set vethweb mtu 1400" in out
+
+
+def test_a_zombie_finding_jumps_to_its_pid_namespace_and_process():
+    from .test_doctor_checks import _zombie_pidns
+
+    lk = Lookup(_zombie_pidns(d.host()))
+    views = build_views(lk)
+    (root,) = [r for r in views["problems"].roots() if "zombie" in r.text]
+    rels = relations(lk, root.ref, "problems")
+    assert [(r.ref, r.view) for r in rels] == [(NamespaceRef("pid", 900), "namespaces"),
+                                                (ProcessRef(70), "processes")]
+    for rel in rels:
+        assert views[rel.view].locate(rel.ref) is not None
+    kids = views["problems"].children(root)
+    assert [k.ref for k in kids[:2]] == [NamespaceRef("pid", 900), ProcessRef(70)]

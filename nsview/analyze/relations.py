@@ -105,13 +105,14 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
 
 
 def _finding_relations(lk: Lookup, finding) -> list[Relation | None]:
-    from nsview.analyze.findings import subject_ref, subject_text
+    from nsview.analyze.findings import subject_ref, subject_text, subject_view
 
     out: list[Relation | None] = []
     for subject in finding.subjects:
         target = subject_ref(lk, subject)
         if target is not None:
-            out.append(Relation(f"about {subject_text(lk, subject)}", target, "network"))
+            out.append(Relation(f"about {subject_text(lk, subject)}", target,
+                                subject_view(target)))
     return out
 
 

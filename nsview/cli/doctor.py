@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from nsview.cli.output import report_diagnostics
         from nsview.collect import CollectOptions, collect_snapshot
 
-        snapshot = collect_snapshot(CollectOptions(args.proc, net=True))
+        snapshot = collect_snapshot(CollectOptions(args.proc, net=True, conntrack=True))
         report_diagnostics(snapshot)
     report = run_doctor(snapshot, args.only)
     shown = at_or_above(report.findings, args.severity)

@@ -26,7 +26,8 @@ class Subject:
 
     ``netns`` is the network namespace's inode; ``interface`` an interface name
     inside it, ``container`` a container's name or id, ``rule`` a rule's text
-    (a NAT/filter rule as its backend printed it, or a policy rule).
+    (a NAT/filter rule as its backend printed it, or a policy rule); for
+    what is not in a netns, ``namespace`` ("pid:4026532201") and ``pid``.
     """
 
     netns: int | None = None
@@ -34,10 +35,12 @@ class Subject:
     container: str | None = None
     rule: str | None = None
     host: str | None = None  # in a fleet: the host's target
+    namespace: str | None = None  # a namespace of another type, as "TYPE:INODE"
+    pid: int | None = None  # a process
 
     def to_dict(self) -> dict:
         out: dict = {"netns": self.netns}
-        for key in ("interface", "container", "rule", "host"):
+        for key in ("interface", "container", "rule", "host", "namespace", "pid"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

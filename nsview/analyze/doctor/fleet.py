@@ -9,7 +9,7 @@ the single-host ones, but take the fleet's matched overlays
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nsview.analyze.doctor import DoctorReport, run_doctor
 from nsview.analyze.doctor.base import SEVERITY_RANK, Finding, Subject
@@ -62,7 +62,7 @@ class FleetDoctorReport:
 
 def _on_host(finding: Finding, target: str) -> Finding:
     subjects = [
-        Subject(s.netns, s.interface, s.container, s.rule, host=target) for s in finding.subjects
+        replace(s, host=target) for s in finding.subjects
     ]
     return Finding(
         finding.check,

@@ -98,6 +98,28 @@ def _leaves_host(ns: Namespace, bridge: str) -> bool:
                and r.dev != "lo" for r in ns.net.routes)
 
 
+OUTSIDE_ADDRESS = ipaddress.IPv4Address("203.0.113.1")  # "anywhere else" (TEST-NET-3)
+
+
+def _forwarded_out(ns: Namespace, src, bridge: str) -> bool:
+    """Whether FORWARD lets a new connection from ``src`` behind ``bridge`` out by the
+    host's exit. False when a chain drops it (Docker's --internal networks: isolation
+    rules, no NAT on purpose) or nsview cannot tell; True without filter tables."""
+    from nsview.analyze.doctor.natwalk import exit_device
+    from nsview.analyze.doctor.packet import Packet, verdict
+
+    exit_dev = exit_device(ns.net, bridge)
+    pkt = Packet(src=src, dst=OUTSIDE_ADDRESS, proto="tcp", dport=443, in_iface=bridge,
+                 out_iface=exit_dev or "\0outside")
+    for _table, chain, chains in _forward_chains(ns):
+        result, _why = verdict(chain, chains, pkt)
+        if result is None or result in ("DROP", "REJECT"):
+            return False
+        if result == "RETURN" and (chain.policy or "ACCEPT").upper() == "DROP":
+            return False
+    return True
+
+
 @check("egress-without-snat", "warning", "forwarding",
        "a container subnet that leaves the host without MASQUERADE/SNAT")
 def egress_without_snat(ctx: Context) -> Iterator[Finding]:
@@ -119,7 +141,9 @@ def egress_without_snat(ctx: Context) -> Iterator[Finding]:
                 if not via_us:
                     continue  # it does not try to leave through us (an --internal network)
                 for a in ipv4_interfaces(c_if):
-                    if any(a.ip in n for n in nets) and egress_snat(ns.net, a.ip, br.name) is None:
+                    if not any(a.ip in n for n in nets) or not _forwarded_out(ns, a.ip, br.name):
+                        continue
+                    if egress_snat(ns.net, a.ip, br.name) is None:
                         bare.append((c_ns, c_if, a.ip))
             if not bare:
                 continue

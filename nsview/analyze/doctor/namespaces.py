@@ -124,3 +124,41 @@ def conntrack_unreplied(ctx: Context) -> Iterator[Finding]:
                  f"{e.original.dst}:{e.original.dport or ''} (reply from {e.reply.src}) "
                  f"{e.state or ''} {','.join(e.status)}".rstrip() for e in entries[:5]],
                 f"{ctx.enter(ns.inode)}conntrack -L -d {first.original.dst}   # who sends there?")
+
+
+NSPROXY_TYPES = ("net", "mnt", "uts", "ipc", "cgroup")
+
+
+def is_zombie(proc) -> bool:
+    """A process that exited and is not reaped yet: its pid (and user) links still read,
+    but the ones the kernel drops at exit (net, mnt, uts, ipc, cgroup) are gone."""
+    if proc.kthread or "pid" not in proc.ns:
+        return False
+    return not any(t in proc.ns for t in NSPROXY_TYPES) and not proc.cmdline
+
+
+@check("zombie-holds-namespace", "warning", "namespaces",
+       "a pid namespace kept alive only by zombies their parent has not reaped")
+def zombie_holds_namespace(ctx: Context) -> Iterator[Finding]:
+    index = ctx.index
+    for ns in ctx.snapshot.namespaces:
+        if ns.type != "pid" or not ns.pids or index.is_initial(ns):
+            continue
+        procs = [index.process(pid) for pid in ns.pids]
+        if any(p is None or not is_zombie(p) for p in procs):
+            continue
+        parents = sorted({p.ppid for p in procs if p.ppid})
+        names = ", ".join(f"{p.pid} ({p.comm})" for p in procs[:5])
+        owner = ", ".join(
+            f"{pp} ({index.process(pp).comm})" if index.process(pp) else str(pp)
+            for pp in parents)
+        yield Finding(
+            "zombie-holds-namespace", "warning",
+            [Subject(None, namespace=f"pid:{ns.inode}")]
+            + [Subject(None, pid=p.pid) for p in procs[:5]],
+            f"pid:[{ns.inode}] holds only zombie(s) {names}: their parent {owner or '?'} "
+            "has not reaped them, so the namespace cannot go away.",
+            [f"pid:[{ns.inode}]: processes {' '.join(map(str, ns.pids))}, all exited",
+             *(f"{p.pid} {p.comm}: parent {p.ppid}, only pid/user links left" for p in procs[:5])],
+            " ; ".join(f"kill -CHLD {pp}   # or end {pp}: PID 1 then reaps them"
+                       for pp in parents) or f"ps -o pid,ppid,stat -p {ns.pids[0]}")

@@ -6,14 +6,30 @@ from __future__ import annotations
 import hashlib
 
 from nsview.analyze.findings import subject_ref, subject_text
-from nsview.analyze.labels import finding_label, interface_label, nat_rule_label, netns_row_label
-from nsview.analyze.refs import FindingRef, InterfaceRef, NamespaceRef, NatRuleRef, Ref, resolve
+from nsview.analyze.labels import (
+    finding_label,
+    interface_label,
+    namespace_label,
+    nat_rule_label,
+    netns_row_label,
+    process_label,
+)
+from nsview.analyze.refs import (
+    FindingRef,
+    InterfaceRef,
+    NamespaceRef,
+    NatRuleRef,
+    ProcessRef,
+    Ref,
+    resolve,
+)
 from nsview.analyze.views.base import Item, Path, View, note
 
 
 def finding_key(finding) -> str:
     """Stable across refreshes while the same problem persists (index and pids change)."""
-    about = "|".join(f"{s.netns}:{s.interface}:{s.rule}:{s.container}" for s in finding.subjects)
+    about = "|".join(f"{s.netns}:{s.interface}:{s.rule}:{s.container}:{s.namespace}:{s.pid}"
+                     for s in finding.subjects)
     return "f:" + finding.check + ":" + hashlib.sha1(about.encode()).hexdigest()[:12]
 
 
@@ -51,8 +67,12 @@ class ProblemsView(View):
                 label = interface_label(netns, resolve(lk, ref), lk, nested=False)
             case NatRuleRef():
                 label = nat_rule_label(resolve(lk, ref))
-            case NamespaceRef(inode=inode):
+            case NamespaceRef(type="net", inode=inode):
                 label = netns_row_label(lk.namespace("net", inode), lk)
+            case NamespaceRef(type=kind, inode=inode):
+                label = namespace_label(lk.namespace(kind, inode), lk)
+            case ProcessRef(pid=pid):
+                label = process_label(lk.process(pid), lk)
             case _:
                 return note(f"s{n}", subject_text(lk, subject))
         return Item(f"s{n}", ref, label)
