@@ -373,6 +373,8 @@ def host_mode(args, exe: str) -> int:
               f"{table.ratio('nsview dump --json --no-net --type net', 'lsns -J -t net'):6.2f}")
         print(f"  {'dump --pid P / lsns -p P':48s} "
               f"{table.ratio('nsview dump --json --no-net --pid P', 'lsns -J -p P'):6.2f}")
+        if args.tui:
+            report_tui(str(Path(exe).parent / "python"), args.tui_seconds)
         if host.netns:
             check_goal("dump --json / shell loop", table.ratio(
                 "nsview dump --json", "shell loop (ip -j -batch + iptables-save)"), 0.8)
@@ -383,6 +385,94 @@ def host_mode(args, exe: str) -> int:
         return 0
     finally:
         host.destroy()
+
+
+# The TUI as `nsview` starts it (make_app, live source, default interval), headless:
+# time to the first snapshot shown, then the CPU it uses while refreshing.
+TUI_PROBE = r"""
+import asyncio, json, resource, sys, time
+t0 = time.perf_counter()
+from nsview.cli.tui_options import DEFAULT_INTERVAL
+from nsview.tui.factory import AppOptions, SnapshotSource, make_app
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+async def main(seconds):
+    app = make_app(AppOptions(source=SnapshotSource.host(), interval=DEFAULT_INTERVAL))
+    async with app.run_test(size=(160, 50)) as pilot:
+        while app.collections < 1:
+            await asyncio.sleep(0.005)
+        first = time.perf_counter() - t0
+        await pilot.pause()
+        start_cpu, start = cpu(), time.perf_counter()
+        seen = app.collections
+        while time.perf_counter() - start < seconds:
+            await asyncio.sleep(0.1)
+        used = cpu() - start_cpu
+        wall = time.perf_counter() - start
+        print(json.dumps({"first": first, "cpu": used, "wall": wall,
+                          "refreshes": app.collections - seen,
+                          "interval": DEFAULT_INTERVAL}))
+
+asyncio.run(main(float(sys.argv[1])))
+"""
+
+# One collection cold, then refreshes of an unchanged host, in this process, timed
+# by CPU (what a refresh costs the node), as the TUI's worker thread runs them.
+REFRESH_PROBE = r"""
+import json, sys, threading, time
+from nsview.collect import CollectOptions, collect_snapshot
+from nsview.collect.incremental import IncrementalCollector
+
+out = {}
+def run():
+    cold = []
+    for _ in range(3):
+        t = time.process_time()
+        collect_snapshot(CollectOptions())
+        cold.append(time.process_time() - t)
+    c = IncrementalCollector(CollectOptions())
+    c.collect()
+    refresh = []
+    for _ in range(int(sys.argv[1])):
+        t = time.process_time()
+        c.collect()
+        refresh.append(time.process_time() - t)
+    out.update(cold=sorted(cold)[1], refresh=sorted(refresh)[len(refresh) // 2],
+               netns_read=len(c.network.last_read), reread=c.walk.reread)
+th = threading.Thread(target=run); th.start(); th.join()
+print(json.dumps(out))
+"""
+
+
+def tui_probe(python: str, seconds: float) -> dict:
+    out = subprocess.run([python, "-c", TUI_PROBE, str(seconds)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def refresh_probe(python: str, refreshes: int) -> dict:
+    out = subprocess.run([python, "-c", REFRESH_PROBE, str(refreshes)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def report_tui(python: str, seconds: float) -> None:
+    refresh = refresh_probe(python, 5)
+    print("TUI (the live source, as `nsview` runs it):")
+    print(f"  cold collection {refresh['cold'] * 1000:.0f} ms cpu; refresh of an unchanged host"
+          f" {refresh['refresh'] * 1000:.0f} ms cpu ({refresh['netns_read']} netns and"
+          f" {refresh['reread']} processes read again)")
+    check_goal("refresh / cold collection (cpu)", refresh["refresh"] / refresh["cold"], 0.2)
+    tui = tui_probe(python, seconds)
+    check_goal("first paint with data (s, from start)", tui["first"], 1.0, " s")
+    share = tui["cpu"] / tui["wall"] * 100
+    print(f"  {tui['refreshes']} refreshes in {tui['wall']:.0f} s at the default"
+          f" {tui['interval']:.0f} s interval")
+    check_goal("TUI share of one core, refreshing (%)", share, 3.0, " %")
 
 
 def hold_mode(args) -> int:
@@ -457,6 +547,10 @@ def main() -> int:
     parser.add_argument("--containers", action="store_true",
                         help="host: 100 container-like groups instead of ip netns exec")
     parser.add_argument("--only", help="curve: a comma-separated subset of " + ",".join(CURVES))
+    parser.add_argument("--tui", action="store_true",
+                        help="host: also the TUI's first paint, refresh cost and CPU share")
+    parser.add_argument("--tui-seconds", type=float, default=31.0,
+                        help="how long the TUI's CPU share is measured (default 31 s)")
     parser.add_argument("--rt", action="store_true",
                         help="run every timed command under SCHED_FIFO (chrt): less noise from"
                         " other jobs on a shared machine")

@@ -178,3 +178,47 @@ def test_every_nth_collection_reads_everything_again():
                 assert reread < count // 2
     finally:
         collector.close()
+
+
+def test_an_unchanged_host_gives_the_same_snapshot_and_a_change_a_new_one(tmp_path):
+    """On a fake /proc nothing changes unless the test says so: the refresh hands back
+    the snapshot it gave before (the TUI then rebuilds nothing); a new process, a
+    process in other namespaces and a changed mount table each give a new one."""
+    from .test_collect_fakeproc import FakeProc
+
+    fake = FakeProc(tmp_path / "proc")
+    fake.process(10)
+    fake.process(11, ns={"net": 4026532001})
+    options = CollectOptions(proc=str(fake.root), net=False, containers=False)
+    collector = IncrementalCollector(options)
+    try:
+        first = collector.collect()
+        assert collector.collect() is first
+        fake.process(12, ns={"uts": 4026532002})
+        second = collector.collect()
+        assert second is not first and second.namespace("uts", 4026532002).pids == [12]
+        assert collector.walk.reread == 1
+        link = fake.root / "11" / "ns" / "net"
+        link.unlink()
+        os.symlink("net:[4026532003]", link)
+        third = collector.collect()
+        assert third.namespace("net", 4026532003).pids == [11]
+        assert third.namespace("net", 4026532001) is None
+        assert collector.collect() is third
+    finally:
+        collector.close()
+
+
+def test_the_first_look_is_quick_and_asks_for_more(proc_factory, tmp_path):
+    collector = IncrementalCollector(CollectOptions(net=True, containers=False), first_look=True)
+    try:
+        quick = collector.collect()
+        assert collector.more()
+        assert all(ns.net is None for ns in quick.namespaces if ns.type == "net")
+        assert os.getpid() in {p.pid for p in quick.processes}
+        full = collector.collect()
+        assert not collector.more() and collector.last_full
+        host = full.namespace("net", ns_inode(os.getpid(), "net"))
+        assert host.net is not None and host.net.interfaces
+    finally:
+        collector.close()

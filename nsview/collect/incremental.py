@@ -68,6 +68,7 @@ class IncrementalWalk:
         self._known: dict[int, _Known] = {}
         self._full = True
         self.reread = 0  # processes read in full by the last walk (for tests and benchmarks)
+        self.changed = True  # whether the last walk found anything different
 
     def begin(self, full: bool) -> IncrementalWalk:
         self._full = full
@@ -105,6 +106,8 @@ class IncrementalWalk:
             results.append((values, table))
         for entry in known.values():  # exited since the last walk
             os.close(entry.dirfd)
+        # Nothing came, went, moved or remounted: the last snapshot still holds.
+        self.changed = bool(self.reread or known or self.mounts.reads)
         self._known = now
         self.mounts.keep_only(
             values[_NS_FIELD]["mnt"]
@@ -252,15 +255,35 @@ class IncrementalCollector:
     Not thread-safe: one collection at a time (the TUI's refresh worker).
     """
 
-    def __init__(self, options: CollectOptions | None = None, full_every: int = FULL_EVERY):
+    def __init__(
+        self,
+        options: CollectOptions | None = None,
+        full_every: int = FULL_EVERY,
+        first_look: bool = False,
+    ):
+        """``first_look``: the first collect() is a quick one (processes and their
+        namespaces: no mount tables, network or containers), and :meth:`more` says
+        to collect again at once (the TUI paints that while the full one runs)."""
         self.options = options or CollectOptions()
         self.full_every = full_every
+        self._first_look = first_look
         self.walk = IncrementalWalk(self.options.proc)
         self.network = NetworkCarry()
         self.collections = 0
         self.last_full = True
+        self._last: Snapshot | None = None
+
+    def more(self) -> bool:
+        """True when the last collection was the quick first look."""
+        return self._first_look is None
 
     def collect(self, cancelled: Callable[[], bool] | None = None) -> Snapshot:
+        if self._first_look:
+            self._first_look = None  # more() until the next collection
+            quick = replace(self.options, cancelled=cancelled, net=False, containers=False,
+                            mount_tables=False, started_walk=None, net_carry=None)
+            return collect_snapshot(quick)
+        self._first_look = False
         full = self.collections % self.full_every == 0
         self.collections += 1
         self.last_full = full
@@ -273,10 +296,21 @@ class IncrementalCollector:
             net_carry=self.network,
         )
         try:
-            return collect_snapshot(options)
+            snapshot = collect_snapshot(options)
         except BaseException:
             self.collections = 0  # a cancelled or failed collection: the next one reads all
             raise
+        last = self._last
+        unchanged = not full and not self.walk.changed and (
+            not self.options.net or self.network.carried
+        )
+        if unchanged and last is not None:
+            # The same object, so that its reader (the TUI) can tell nothing changed
+            # and keep what it built from it; only the time moves on.
+            last.collected_at = snapshot.collected_at
+            return last
+        self._last = snapshot
+        return snapshot
 
     def close(self) -> None:
         self.walk.close()

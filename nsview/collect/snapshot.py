@@ -36,6 +36,9 @@ class CollectOptions:
     types: tuple[str, ...] | None = None
     # Read cmdline and cgroup of these processes only (dump --pid shows no other). None: all.
     detail_pids: tuple[int, ...] | None = None
+    # False: no mount table is read, so namespaces held only by a bind mount are not
+    # found (the TUI's quick first look, which a full collection follows at once).
+    mount_tables: bool = True
     # The process walk of ``proc``, begun earlier (see cli.main); used up by the collection.
     started_walk: SharedWalk | None = None
     # Asked between steps (every few dozen processes, each network namespace):
@@ -131,6 +134,9 @@ def _walk_plan(options: CollectOptions) -> tuple[tuple[str, ...] | None, dict, f
     walk: None for all) for what the options ask."""
     one_netns = options.net_target is not None
     plan = walk_plan(options.types, options.detail_pids, one_netns)
+    if not options.mount_tables:
+        plan["mount_tables"] = False
+        return options.types, plan, frozenset()
     if not one_netns:
         return options.types, plan, None
     # One netns: who is in it and what names it (ip netns/Docker names are bind

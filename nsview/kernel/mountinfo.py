@@ -191,6 +191,7 @@ class MountWatch:
     def __init__(self) -> None:
         self._tables: dict[int, tuple[int, list[bytes]]] = {}  # mnt inode -> (fd, tokens)
         self._changed: set[int] = set()
+        self.reads = 0  # tables read since the last poll()
         self._canonical: dict[bytes, bytes] = {}  # one object per distinct token
 
     def __len__(self) -> int:
@@ -199,6 +200,7 @@ class MountWatch:
     def poll(self, everything: bool = False) -> None:
         """Ask the kernel, once for all tables, which changed since they were read
         (``everything``: count them all as changed, to read them all again)."""
+        self.reads = 0
         if everything:
             self._changed = set(self._tables)
             return
@@ -220,6 +222,7 @@ class MountWatch:
 
     def read(self, proc: str, pid: int, mnt_inode: int, scanner: NsfsScanner) -> list[bytes]:
         """Read (again, through the open file, when watched) and remember a table."""
+        self.reads += 1
         table = self._tables.pop(mnt_inode, None)
         if table is not None:
             fd = table[0]

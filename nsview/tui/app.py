@@ -517,7 +517,11 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         assert source is not None
         try:
             snapshot = source(lambda: worker.is_cancelled)
-            lookup = warm_lookup(snapshot)  # the indexes, built here, off the event loop
+            shown = self.lookup
+            if shown is not None and shown.snapshot is snapshot:
+                lookup = shown  # nothing changed (collect/incremental.py): same indexes
+            else:
+                lookup = warm_lookup(snapshot)  # the indexes, built here, off the event loop
         except Cancelled:
             return
         except Exception as exc:
@@ -532,11 +536,17 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             return  # overtaken by a newer request
         self.collecting = False
         try:
-            self.apply_snapshot(message.snapshot, message.lookup)
+            if self.lookup is not None and message.lookup is self.lookup:
+                self._update_status()  # the same snapshot, only newer: nothing to rebuild
+            else:
+                self.apply_snapshot(message.snapshot, message.lookup)
         except Exception as exc:
             self.log.error(f"applying snapshot failed: {exc!r}")
             self.say(f"could not show the new snapshot: {exc}", severity="error", timeout=10)
-        self._schedule_next()
+        if self.feed.more is not None and self.feed.more():
+            self.refresh_now()  # that was a quick first look: the full collection follows
+        else:
+            self._schedule_next()
 
     def on_nsview_app_collect_failed(self, message: CollectFailed) -> None:
         if message.seq != self._latest_seq or not self.is_running:

@@ -33,6 +33,8 @@ class SnapshotSource:
     live: bool = False  # reads this host: actions (join, create, delete) make sense
     origin: str = ""  # for the status line: "" when live, else where it came from
     fleet: Fleet | None = None  # a fleet file: the app shows one host at a time (H picks)
+    # After a fetch: True to fetch again at once (the live source's quick first look).
+    more: Callable[[], bool] | None = None
     # --diff: the earlier snapshot; rows that changed since it are marked (c lists all).
     diff_base: Snapshot | None = None
     diff_origin: str = ""
@@ -43,7 +45,8 @@ class SnapshotSource:
         from nsview.collect import CollectOptions
         from nsview.collect.incremental import IncrementalCollector
 
-        return cls(fetch=IncrementalCollector(CollectOptions(net=net)).collect, live=True)
+        collector = IncrementalCollector(CollectOptions(net=net), first_look=True)
+        return cls(fetch=collector.collect, live=True, more=collector.more)
 
     @classmethod
     def collector(cls, fetch: Fetch) -> SnapshotSource:
