@@ -818,13 +818,14 @@ class Tracer:
         """The route lookup; an address of the namespace is local even when the
         snapshot lacks its ``local`` table routes (an older or partial one)."""
         decision = routing.lookup(self.idx.nets[netns], dst, **kw)
-        if decision.kind != "local" and self.idx.owner_in(netns, dst) is not None:
+        if decision.kind != "local" and self.idx.is_local(netns, dst):
             owner = self.idx.owner_in(netns, dst)
+            dev = owner.name if owner is not None else "lo"
             return routing.RouteDecision(
                 "local",
-                dev=owner.name,
+                dev=dev,
                 table="local",
-                reason=f"{dst} is an address of {owner.name} (no local route in the snapshot)",
+                reason=f"{dst} is an address of {dev} (no local route in the snapshot)",
             )
         return decision
 

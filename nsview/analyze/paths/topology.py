@@ -114,6 +114,14 @@ class NetIndex(SnapshotIndex):
             return False
         if self.owner_in(netns, ip) is not None:
             return True
+        if ip.is_loopback:  # 127.0.0.1/8 on lo covers all of 127/8, as its local route does
+            for iface in net.interfaces:
+                for addr in iface.addresses:
+                    try:
+                        if ip in ipaddress.ip_network(addr.cidr, strict=False):
+                            return True
+                    except ValueError:
+                        continue
         family = "inet" if ip.version == 4 else "inet6"
         for route in net.routes:
             if route.table == "local" and route.type == "local" and route.family == family:
