@@ -226,7 +226,10 @@ def _bridges(container: Container, networks: dict[str, EngineNetwork], root: Pod
             attachment.network_id = network.id
             if network.source:
                 container.source.setdefault("bridges", network.source)
-            if network.bridge_netns is None and root.conmon_netns is not None:
+            # Rootful podman runs netavark where it runs (conmon's netns); a rootless
+            # one puts its bridges in its own rootless-netns: left to the decorator.
+            if network.bridge_netns is None and root.conmon_netns is not None and (
+                    not root.rootless):
                 network.bridge_netns = root.conmon_netns
 
 
