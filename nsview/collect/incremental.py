@@ -21,7 +21,10 @@ view almost none of it changes, and the kernel can say what did:
 
 When in doubt it reads everything: every FULL_EVERY-th collection is a cold
 one, which also catches what sends no event (a sysctl, a thread that joined
-another namespace, an fd opened by an old process, sockets and conntrack).
+another namespace, an fd opened by an old process, pid/time_for_children
+after an unshare, sockets and conntrack). A refresh that finds nothing
+changed hands back the snapshot it gave before (collected_at updated), so
+its reader can keep what it built from it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from dataclasses import replace
 from nsview.collect.snapshot import CollectOptions, collect_snapshot
 from nsview.kernel.mountinfo import MountTableReader, MountWatch
 from nsview.kernel.nstypes import NS_TYPES
-from nsview.kernel.procfs import FOR_CHILDREN, TaskReader, TaskRecord, list_pids
+from nsview.kernel.procfs import TaskReader, TaskRecord, list_pids
 from nsview.model import Snapshot
 
 # Every this many collections, one reads everything (the safety net for what
@@ -42,10 +45,8 @@ from nsview.model import Snapshot
 FULL_EVERY = 12
 
 _NS_FIELD = TaskRecord.FIELDS.index("ns")
-_CHILDREN_FIELD = TaskRecord.FIELDS.index("ns_for_children")
 _KTHREAD_FIELD = TaskRecord.FIELDS.index("kthread")
 _LINK_NAMES = tuple(f"ns/{t}" for t in NS_TYPES)
-_CHILD_LINKS = tuple((f"ns/{name}", t) for name, t in FOR_CHILDREN.items())
 
 
 class _Known:
@@ -145,22 +146,22 @@ class IncrementalWalk:
 
 
 def _links_unchanged(dirfd: int, values: tuple) -> bool:
-    """True when the process behind ``dirfd`` is alive and in the same namespaces."""
+    """True when the process behind ``dirfd`` is alive and in the same namespaces.
+
+    Its eight links are read again; a kernel thread never changes namespace, so
+    one read tells it is still there. pid/time_for_children (which change only
+    when a process unshares a pid or time namespace for its future children)
+    are left to the next full collection.
+    """
     ns = values[_NS_FIELD]
     try:
+        if values[_KTHREAD_FIELD]:
+            os.readlink(_LINK_NAMES[0], dir_fd=dirfd)
+            return True
         for ns_type, name in zip(NS_TYPES, _LINK_NAMES, strict=True):
             inode = ns.get(ns_type)
             target = os.readlink(name, dir_fd=dirfd)
             if inode is None or int(target[len(ns_type) + 2 : -1]) != inode:
-                return False
-        children = values[_CHILDREN_FIELD] or {}
-        for name, ns_type in _CHILD_LINKS:
-            try:
-                target = os.readlink(name, dir_fd=dirfd)
-            except FileNotFoundError:
-                continue
-            inode = int(target[len(ns_type) + 2 : -1])
-            if inode != children.get(ns_type, ns.get(ns_type)):
                 return False
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM):
