@@ -222,8 +222,12 @@ class NetIndex(SnapshotIndex):
         if iface.kind == "veth":
             found = self.peer(netns, iface)
             if found is None:
-                status = iface.peer.status if iface.peer else "unknown"
-                return Crossing("unknown", reason=f"the peer of veth {iface.name} is {status}")
+                ref = iface.peer
+                if ref is not None and ref.netns is not None and ref.netns not in self.nets:
+                    why = f"its far end is in net:[{ref.netns}], whose network was not read"
+                else:
+                    why = f"its peer is {ref.status if ref else 'unknown'}"
+                return Crossing("unknown", reason=f"veth {iface.name} in {label}: {why}")
             pns, pif = found
             hop = self._link_hop(
                 netns,
