@@ -21,7 +21,7 @@ from nsview.tui.factory import AppOptions, SnapshotSource
 from nsview.tui.screens import HelpScreen
 from nsview.tui.themes import load_themes
 from tests.tui_data import HOST_NS, LAB_A_NET, LAB_B_NET, WEB_NET, fixture_snapshot, large_snapshot
-from tests.tui_drive import walk_to
+from tests.tui_drive import goto_text, visible_rows, walk_to
 
 HOST_NET = HOST_NS["net"]
 VETHAAA = (f"ns:net:{HOST_NET}", "if:3", "if:5")  # a veth port of docker0, its peer in WEB_NET
@@ -59,25 +59,6 @@ async def until(pilot, condition, what="condition", steps=400):
 
 def cursor(app: NsviewApp):
     return app.tree().cursor_path()
-
-
-def visible_rows(app: NsviewApp, view: str | None = None) -> list[str]:
-    tree = app.tree(view)
-    _ = tree.last_line
-    out = []
-    for line in range(tree.last_line + 1):
-        node = tree.get_node_at_line(line)
-        out.append(node.data.item.text)
-    return out
-
-
-async def goto(pilot, app: NsviewApp, text: str):
-    """Move the cursor (with j/k) to the first visible row containing ``text``."""
-    rows = visible_rows(app)
-    target = next(i for i, r in enumerate(rows) if text in r)
-    while app.tree().cursor_line != target:
-        await pilot.press("j" if app.tree().cursor_line < target else "k")
-    assert text in app.tree().cursor_item().text
 
 
 # -- moving, expanding, collapsing ----------------------------------------------------
@@ -193,7 +174,7 @@ def test_detail_pane_follows_the_cursor():
         assert pane.detail.title == "interface vethaaa @ systemd (1)"
         assert ("peer", "eth0 (ifindex 2) @ nginx (601) [resolved]") in pane.detail.rows
         assert pane.relations[0].ref == InterfaceRef(WEB_NET, 2)
-        await goto(pilot, app, "vethbbb")
+        await goto_text(pilot, "vethbbb")
         assert pane.detail.title == "interface vethbbb @ systemd (1)"
 
     drive(app, script)
@@ -221,11 +202,11 @@ def test_g_from_process_goes_to_its_own_namespace_then_to_its_main_process():
 
     async def script(pilot):
         await pilot.press("3")
-        await goto(pilot, app, "400  sshd")
+        await goto_text(pilot, "400  sshd")
         await pilot.press("l")
-        await goto(pilot, app, "410  bash")
+        await goto_text(pilot, "410  bash")
         await pilot.press("l")
-        await goto(pilot, app, "800  sleep")
+        await goto_text(pilot, "800  sleep")
         await pilot.press("g")
         assert app.current_view == "namespaces"
         assert cursor(app) == ("type:net", f"ns:net:{LAB_A_NET}")
@@ -569,7 +550,7 @@ def test_auto_refresh_keeps_expansion_cursor_and_scroll():
         await pilot.press("2")
         for _ in range(3):
             await pilot.press("l", "j")
-        await goto(pilot, app, "docker0")
+        await goto_text(pilot, "docker0")
         await pilot.press("l", "j")
         tree = app.tree()
         before_cursor = cursor(app)
@@ -596,7 +577,7 @@ def test_vanished_namespace_disappears_without_moving_the_cursor_row():
     async def script(pilot):
         await until(pilot, lambda: app.collections == 1, "first collection")
         await pilot.press("2")
-        await goto(pilot, app, "nsvlab-b")
+        await goto_text(pilot, "nsvlab-b")
         line = app.tree().cursor_line
         await pilot.press("r")
         await until(pilot, lambda: app.collections == 2, "second collection")
@@ -744,7 +725,7 @@ def test_1000_processes_in_100_netns_open_and_navigate():
         assert app.tree().cursor_line == 154
         # Network: the host bridge with 100 veth ports
         await pilot.press("2", "l")
-        await goto(pilot, app, "br0  bridge")
+        await goto_text(pilot, "br0  bridge")
         await pilot.press("l")
         assert len(visible_rows(app)) >= 103
         await pilot.press("j", "g")

@@ -28,12 +28,17 @@ async def walk_to(pilot, path: tuple[str, ...], view: str | None = None) -> None
     assert app.tree().cursor_path() == path
 
 
+def visible_rows(app, view: str | None = None) -> list[str]:
+    """The text of every row on the tree of ``view`` (default: the current one), top down."""
+    tree = app.tree(view)
+    _ = tree.last_line  # line numbers current
+    return [tree.get_node_at_line(line).data.item.text for line in range(tree.last_line + 1)]
+
+
 async def goto_text(pilot, text: str) -> None:
     """Move the cursor (with j/k) to the first visible row containing ``text``."""
-    app = pilot.app
-    tree = app.tree()
-    _ = tree.last_line
-    rows = [tree.get_node_at_line(line).data.item.text for line in range(tree.last_line + 1)]
+    tree = pilot.app.tree()
+    rows = visible_rows(pilot.app)
     target = next((i for i, r in enumerate(rows) if text in r), None)
     assert target is not None, f"no visible row with {text!r}"
     while tree.cursor_line != target:
