@@ -222,3 +222,22 @@ def test_the_first_look_is_quick_and_asks_for_more(proc_factory, tmp_path):
         assert host.net is not None and host.net.interfaces
     finally:
         collector.close()
+
+
+def test_a_process_whose_links_are_denied_is_not_read_again_while_still_denied():
+    try:
+        os.readlink("/proc/1/ns/net")
+        pytest.skip("PID 1's links are readable here")
+    except PermissionError:
+        pass
+    collector = IncrementalCollector(CollectOptions(net=False, containers=False))
+    try:
+        first = collector.collect()
+        assert any(d.what == "namespaces" and 1 in d.pids for d in first.diagnostics)
+        entry = collector.walk._known[1]  # kept though its links were denied
+        collector.collect()
+        assert collector.walk._known[1] is entry  # not read again: still there, still denied
+        second = collector.collect()
+        assert any(d.what == "namespaces" and 1 in d.pids for d in second.diagnostics)
+    finally:
+        collector.close()

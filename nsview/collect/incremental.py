@@ -126,7 +126,7 @@ class IncrementalWalk:
             dirfd = None
         values = tasks.read(pid).as_tuple()
         if dirfd is not None:
-            if values[1] is None and values[_NS_FIELD] is not None:  # read whole: keep it
+            if values[1] is None:  # its status was read (its links may be denied): keep it
                 now[pid] = _Known(dirfd, values)
             else:
                 os.close(dirfd)
@@ -149,12 +149,19 @@ def _links_unchanged(dirfd: int, values: tuple) -> bool:
     """True when the process behind ``dirfd`` is alive and in the same namespaces.
 
     Its eight links are read again; a kernel thread never changes namespace, so
-    one read tells it is still there. pid/time_for_children (which change only
+    one read tells it is still there, as it does for a process whose links are
+    denied (still denied: unchanged). pid/time_for_children (which change only
     when a process unshares a pid or time namespace for its future children)
     are left to the next full collection.
     """
     ns = values[_NS_FIELD]
     try:
+        if ns is None:  # its links were denied (PID 1 here): still there, still denied?
+            try:
+                os.readlink(_LINK_NAMES[0], dir_fd=dirfd)
+            except PermissionError:
+                return True
+            return False
         if values[_KTHREAD_FIELD]:
             os.readlink(_LINK_NAMES[0], dir_fd=dirfd)
             return True
