@@ -99,3 +99,73 @@ def test_lab_pod_is_named_by_the_containerd_reader(fresh_lab):
     assert nginx.name == "nginx" and nginx.pod.name == topo.POD_NAME and not nginx.sandbox
     assert nginx.kernel_network_mode == "pod"
     assert nginx.ns["net"] == pause.ns["net"]
+
+
+def _walk(view, item=None):
+    for child in view.roots() if item is None else view.children(item):
+        yield child
+        if child.expandable:
+            yield from _walk(view, child)
+
+
+def test_lab_containers_view_rows_details_relations_and_filter(fresh_lab):
+    from nsview.analyze.details import details
+    from nsview.analyze.labels import plain
+    from nsview.analyze.lookup import Lookup
+    from nsview.analyze.refs import ContainerRef, ProcessRef
+    from nsview.analyze.relations import relations
+    from nsview.analyze.search import filter_view, matches, parse_query
+    from nsview.analyze.views import build_views
+
+    state = _state()
+    if not state.get("cgroup_root"):
+        pytest.skip("no writable cgroup v2 here: lab processes are in no container cgroup")
+    lab = state["containers"]
+    snap = collect_snapshot(CollectOptions(net_pids=(lab["web"]["pid"], lab["pause"]["pid"])))
+    lk = Lookup(snap)
+    views = build_views(lk)
+    view = views["containers"]
+    texts = {}
+    for item in _walk(view):
+        detail = details(lk, item.ref)
+        assert detail.title and "gone" not in detail.title, item.ref
+        for rel in relations(lk, item.ref, "containers"):
+            assert views[rel.view].locate(rel.ref) is not None, (item.ref, rel)
+        texts[item.key] = plain(item.label)
+    web_key = f"c:{lab['web']['id']}"
+    assert texts[web_key].startswith("web  nginx:1.25  bridge  172.17.0.2/16  8080→80/tcp")
+    pod_keys = [k for k, t in texts.items() if t.startswith(f"pod {topo.POD_NAMESPACE}/")]
+    assert pod_keys and texts[f"c:{lab['pause']['id']}"].startswith(f"pod {topo.POD_NAMESPACE}/")
+    # web: its netns and eth0 under it; its netns is named "web" everywhere.
+    web = lk.container(lab["web"]["id"])
+    under = [plain(i.label) for i in view.children(
+        next(i for i in _walk(view) if i.key == web_key))]
+    assert any(t.startswith(f"net:[{web.ns['net']}]  web") for t in under)
+    assert any(t.startswith("eth0  veth") for t in under)
+    assert lk.label(lk.namespace("net", web.ns["net"])) == "web"
+    # The filter: a container's name, id prefix and image; the processes in its cgroup.
+    for text in ("web", lab["web"]["id"][:8], "nginx:1.25"):
+        assert matches(lk, ContainerRef(web.id, web.main_pid), parse_query(text)), text
+    assert matches(lk, ProcessRef(web.main_pid), parse_query(lab["web"]["id"][:10]))
+    hits = filter_view(views["processes"], parse_query(lab["web"]["id"][:10]))
+    assert hits.matches
+
+
+def test_tui_key_5_shows_the_containers(fresh_lab):
+    from tests.test_tui_app import drive, make_app, until
+
+    state = _state()
+    if not state.get("cgroup_root"):
+        pytest.skip("no writable cgroup v2 here: lab processes are in no container cgroup")
+    snap = collect_snapshot(CollectOptions(net=False))
+    app = make_app(snapshot=snap)
+
+    async def script(pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: app.current_view == "containers", "the Containers view")
+        tree = app.tree()
+        await until(pilot, lambda: tree.root.children, "rows in the Containers tree")
+        engines = {str(node.label).split("  ")[0] for node in tree.root.children}
+        assert {"docker", "containerd"} <= engines
+
+    drive(app, script)

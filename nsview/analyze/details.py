@@ -19,6 +19,8 @@ from nsview.analyze.labels import (
 )
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
+    ContainerGroupRef,
+    ContainerRef,
     DiagnosticRef,
     FindingRef,
     GroupRef,
@@ -68,6 +70,8 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
             return _group_detail(lk, ref)
         case NoteRef(text=text):
             return Detail(text)
+        case ContainerGroupRef():
+            return _container_group_detail(lk, ref)
     found = resolve(lk, ref)
     if found is None:
         return Detail("(gone from this snapshot)")
@@ -101,6 +105,8 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
             return _diag_detail(found)
         case FindingRef(), _:
             return _finding_detail(lk, found)
+        case ContainerRef(), _:
+            return _container_detail(lk, found)
     return Detail("(gone from this snapshot)")
 
 
@@ -425,3 +431,69 @@ def _group_detail(lk: Lookup, ref: GroupRef) -> Detail:
                 d.rows.append((x.kind, f"{x.what}: {x.reason}"))
             return d
     return Detail("(gone from this snapshot)")
+
+
+def _container_detail(lk: Lookup, c) -> Detail:
+    from nsview.analyze.containers import modes_disagree
+    from nsview.model.targets import container_title, pod_title
+
+    d = Detail(f"{c.engine} container {container_title(c)}")
+    rows = d.rows
+    rows.append(("id", c.id))
+    rows.append(("name", _opt(c.name)))
+    rows.append(("image", _opt(c.image)))
+    if c.pod is not None:
+        rows.append(("pod", f"{pod_title(c.pod)}" + (" (its sandbox)" if c.sandbox else "")))
+    if c.project:
+        rows.append(("compose project", c.project))
+    if c.namespace:
+        rows.append(("containerd namespace", c.namespace))
+    rows.append(("rootless", "yes" if c.rootless else "no"))
+    rows.append(("init", _opt(c.main_pid)))
+    shown = " ".join(str(p) for p in c.pids[:40])
+    rows.append(("processes", shown + (f" … +{len(c.pids) - 40}" if len(c.pids) > 40 else "")))
+    rows.append(("network mode", _opt(c.network_mode)))
+    mode = _opt(c.kernel_network_mode)
+    rows.append(("kernel network mode", mode + ("  (disagrees)" if modes_disagree(c) else "")))
+    for n in c.networks:
+        bits = [n.interface or "?", n.ip or "", f"via {n.gateway}" if n.gateway else "",
+                f"bridge {n.bridge}" if n.bridge else "", n.mac or ""]
+        rows.append((f"network {n.name}", " ".join(b for b in bits if b)))
+    for p in c.ports:
+        rows.append(("port", f"{p.host_ip or '*'}:{p.host_port} → {p.container_port}/{p.protocol}"))
+    for t in NS_TYPES:
+        ns = lk.namespace(t, c.ns.get(t))
+        if ns is not None:
+            rows.append((t, ns_short(ns, lk)))
+    if c.cgroup:
+        rows.append(("cgroup", c.cgroup))
+    if c.sandbox_key:
+        rows.append(("sandbox key", c.sandbox_key))
+    for key, value in sorted(c.labels.items())[:20]:
+        rows.append((f"label {key}", value))
+    for fact, where in sorted(c.source.items()):
+        rows.append((f"source of {fact}", where))
+    return d
+
+
+def _container_group_detail(lk: Lookup, ref: ContainerGroupRef) -> Detail:
+    from nsview.analyze.containers import pod_key
+
+    members = [c for c in lk.snapshot.containers if c.engine == ref.engine
+               and (not ref.pod or pod_key(c) == ref.pod)]
+    if ref.pod:
+        head = next((c for c in members if c.sandbox), members[0] if members else None)
+        pod = head.pod if head is not None else None
+        d = Detail(f"pod {pod.name if pod else ref.pod}")
+        if pod is not None:
+            d.rows += [("namespace", _opt(pod.namespace)), ("uid", _opt(pod.uid)),
+                       ("sandbox", _opt(pod.id))]
+    else:
+        d = Detail(f"{ref.engine} containers")
+        nets = [n.name for n in lk.snapshot.networks if n.engine == ref.engine]
+        if nets:
+            d.rows.append(("networks", ", ".join(nets)))
+    d.rows.append(("containers", str(len(members))))
+    for c in members[:40]:
+        d.rows.append((c.name or c.id[:12], c.image or ""))
+    return d

@@ -163,6 +163,26 @@ class GroupRef(RefBase):
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerRef(RefBase):
+    """A container (``Snapshot.containers``) by id; ``pid`` is its init, what actions join."""
+
+    id: str
+    pid: int | None = None
+
+    @property
+    def subject(self) -> ProcessRef | None:
+        return ProcessRef(self.pid) if self.pid is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerGroupRef(RefBase):
+    """The Containers view's grouping rows: an engine, or a pod (``pod`` its key)."""
+
+    engine: str
+    pod: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class NoteRef(RefBase):
     """A row that only says something ("network not read", "error: …")."""
 
@@ -183,6 +203,8 @@ Ref = (
     | DiagnosticRef
     | FindingRef
     | GroupRef
+    | ContainerRef
+    | ContainerGroupRef
     | NoteRef
 )
 
@@ -234,4 +256,6 @@ def resolve(lk: Lookup, ref: Ref | None):
             return _at(lk.snapshot.diagnostics, i)
         case FindingRef(index=i):
             return _at(lk.findings, i)
+        case ContainerRef(id=cid):
+            return lk.container(cid)
     return None

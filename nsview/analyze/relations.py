@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from nsview.analyze.labels import holder_text, netns_label, ns_short
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
+    ContainerRef,
     DiagnosticRef,
     FindingRef,
     GroupRef,
@@ -39,6 +40,7 @@ from nsview.model import (
     Route,
     Socket,
 )
+from nsview.model.targets import container_title
 
 MAX_LISTED = 50  # processes or namespaces listed as jump targets from one row
 
@@ -47,7 +49,7 @@ MAX_LISTED = 50  # processes or namespaces listed as jump targets from one row
 class Relation:
     text: str  # "veth peer eth0 @ web"
     ref: Ref  # where it leads
-    view: str  # which view shows it: "namespaces" | "network" | "processes"
+    view: str  # which view shows it: "namespaces" | "network" | "processes" | "containers"
     host: str | None = None  # in a fleet: the host it is on, when not the one shown
 
 
@@ -93,6 +95,8 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             out = _diag_relations(lookup, found)
         case FindingRef():
             out = _finding_relations(lookup, found)
+        case ContainerRef():
+            out = _container_relations(lookup, found)
         case _:
             out = []
     seen: set[tuple[Ref, str]] = set()
@@ -131,6 +135,9 @@ def _ns_relations(lk: Lookup, ref: NamespaceRef, ns: Namespace, view: str) -> li
         out.append(net)
     if main is not None:
         out.append(_proc_rel(lk, main.pid, "main process "))
+    owner = lk.ns_container(ns)
+    if owner is not None:
+        out.append(_container_rel(owner))
     for pid in ns.pids[:MAX_LISTED]:
         out.append(_proc_rel(lk, pid, "process "))
     for i, holder in enumerate(ns.holders):
@@ -201,6 +208,9 @@ def _proc_relations(lk: Lookup, ref: ProcessRef, proc: Process, view: str) -> li
     for netns, i in lk.sockets_of.get(proc.pid, [])[:MAX_LISTED]:
         sock = lk.net(netns).sockets[i]
         out.append(Relation(f"socket {_socket_words(sock)}", SocketRef(netns, i), "network"))
+    container = lk.container(proc.container)
+    if container is not None:
+        out.append(_container_rel(container))
     parent = lk.parent_of(proc)
     if parent is not None:
         out.append(_proc_rel(lk, parent.pid, "parent "))
@@ -305,3 +315,32 @@ def _holder_relations(lk: Lookup, ref: HolderRef, holder: Holder) -> list[Relati
 
 def _diag_relations(lk: Lookup, diag: Diagnostic) -> list[Relation | None]:
     return [_proc_rel(lk, pid, "process ") for pid in diag.pids[:MAX_LISTED]]
+
+
+def _container_rel(container) -> Relation:
+    return Relation(
+        f"{container_title(container)} in Containers",
+        ContainerRef(container.id, container.main_pid),
+        "containers",
+    )
+
+
+def _container_relations(lk: Lookup, container) -> list[Relation | None]:
+    """Its network first (the usual question), its init, its namespaces, its pod."""
+    out: list[Relation | None] = []
+    netns = container.ns.get("net")
+    if netns is not None and lk.namespace("net", netns) is not None:
+        out.append(
+            Relation(f"its network ({netns_label(lk, netns)}) in Network",
+                     NamespaceRef("net", netns), "network")
+        )
+    if container.main_pid is not None:
+        out.append(_proc_rel(lk, container.main_pid, "init "))
+    for t in NS_TYPES:
+        ns = lk.namespace(t, container.ns.get(t))
+        if ns is not None:
+            out.append(Relation(ns_short(ns, lk), NamespaceRef(t, ns.inode), "namespaces"))
+    for other in lk.snapshot.containers:
+        if other.id != container.id and netns is not None and other.ns.get("net") == netns:
+            out.append(_container_rel(other))
+    return out

@@ -1,7 +1,9 @@
 """The ``/`` filter: which rows match a query, and which rows stay visible.
 
 A query matches by name (``ip netns`` names, interface names, comm, command
-line), pid, inode or IP address; case does not matter. Numbers match pids and
+line, container names, images and pods; a container id prefix matches the
+container, its namespaces and the processes in its cgroup), pid, inode or IP
+address; case does not matter. Numbers match pids and
 inodes exactly (and names containing them); a full IP address matches the
 interfaces carrying it, routes and NAT rules mentioning it.
 
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 
 from nsview.analyze.lookup import Lookup, ip_of
 from nsview.analyze.refs import (
+    ContainerGroupRef,
+    ContainerRef,
     FindingRef,
     HolderRef,
     InterfaceRef,
@@ -51,18 +55,38 @@ def _has(q: Query, *values: str | None) -> bool:
     return any(v and q.text in v.lower() for v in values)
 
 
+def _container_has(q: Query, container) -> bool:
+    """A container by its name, id (prefix), image or pod."""
+    if container is None:
+        return False
+    if q.text.isalnum() and len(q.text) >= 3 and container.id.startswith(q.text):
+        return True
+    pod = container.pod
+    return _has(q, container.name, container.image, pod.name if pod else None,
+                f"{pod.namespace}/{pod.name}" if pod and pod.namespace else None)
+
+
 def matches(lk: Lookup, ref: Ref, q: Query) -> bool:
     """Whether the row about ``ref`` matches ``q`` (False when it is gone)."""
+    if isinstance(ref, ContainerGroupRef):
+        return _has(q, ref.engine)
     found = resolve(lk, ref)
     if found is None:
         return False
     match ref:
         case NamespaceRef():
-            return q.number == found.inode or _has(q, *found.names)
+            if q.number == found.inode or _has(q, *found.names):
+                return True
+            return _container_has(q, lk.ns_container(found))
         case ProcessRef():
             if q.number is not None and (q.number == found.pid or q.number in found.nspid[1:]):
                 return True
-            return _has(q, found.comm, " ".join(found.cmdline))
+            if _has(q, found.comm, " ".join(found.cmdline)):
+                return True
+            # the processes in a container's cgroup, by the container's name or id
+            return _container_has(q, lk.container(found.container))
+        case ContainerRef():
+            return _container_has(q, found)
         case InterfaceRef():
             if _has(q, found.name, found.mac):
                 return True

@@ -192,6 +192,15 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             tooltip="what nsview doctor finds wrong, each jumping (g) to what it is about",
             priority=True,
         ),
+        Binding(
+            "5",
+            "show_view('containers')",
+            "Containers",
+            show=False,
+            id="view_containers",
+            tooltip="containers by engine and pod: their namespaces, interfaces, networks, ports",
+            priority=True,
+        ),
         Binding("q", "quit", "Quit", id="quit", tooltip="leave nsview"),
         Binding(
             "enter",
@@ -639,7 +648,8 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         self.show_view(name)
 
     def show_view(self, name: str) -> None:
-        """Switch to the Namespaces, Network or Processes view, the cursor in its tree."""
+        """Switch to the Namespaces, Network, Processes or Containers view, the cursor in
+        its tree."""
         if name not in {cls.name for cls in VIEW_CLASSES}:
             return
         self.current_view = name

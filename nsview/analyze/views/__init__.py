@@ -1,4 +1,4 @@
-"""The three trees of the interactive view, as pure data built on demand.
+"""The four trees of the interactive view, as pure data built on demand.
 
 A view hands out :class:`Item` rows: ``roots()`` for the top level and
 ``children(item)`` for one row's children, computed only when asked, so a host
@@ -16,15 +16,23 @@ from __future__ import annotations
 
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.views.base import Item, Path, View, namespace_key, note
+from nsview.analyze.views.containers import ContainersView
 from nsview.analyze.views.namespaces import NamespacesView
 from nsview.analyze.views.network import NetworkView
 from nsview.analyze.views.problems import ProblemsView
 from nsview.analyze.views.processes import ProcessesView
 
-VIEW_CLASSES: tuple[type[View], ...] = (NamespacesView, NetworkView, ProcessesView, ProblemsView)
+VIEW_CLASSES: tuple[type[View], ...] = (
+    NamespacesView,
+    NetworkView,
+    ProcessesView,
+    ProblemsView,
+    ContainersView,
+)
 
 __all__ = [
     "VIEW_CLASSES",
+    "ContainersView",
     "Item",
     "NamespacesView",
     "NetworkView",
