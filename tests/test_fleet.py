@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,7 +134,7 @@ def test_a_collector_killed_half_way_and_a_timeout_leave_nothing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory):
+def nodes():
     """Two nodes on an underlay bridge with a VXLAN overlay between them, and a client netns."""
     from nsview.lab.nodes import make_keys, ssh_config, start_node, stop_node
 
@@ -141,7 +143,10 @@ def nodes(tmp_path_factory):
     made_netns: list[str] = []
     started = []
     containers: list[subprocess.Popen] = []
-    workdir = tmp_path_factory.mktemp("fleet")
+    # Keys where a plain user's sshd child can read its authorized_keys (it reads
+    # them as that user): traversable directories, only the public file readable.
+    workdir = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir="/tmp"))
+    os.chmod(workdir, 0o711)
     try:
         for name in names.values():
             run("ip", "netns", "add", name)
@@ -208,6 +213,8 @@ def nodes(tmp_path_factory):
                 addresses[peer],
             )
         keys = make_keys(str(workdir / "keys"))
+        os.chmod(keys.directory, 0o711)
+        os.chmod(keys.authorized_keys, 0o644)
         for role in ("n1", "n2"):
             started.append(
                 start_node(names[role], f"/run/netns/{names[role]}", addresses[role], keys)
@@ -259,6 +266,7 @@ def nodes(tmp_path_factory):
             container.wait()
         for name in made_netns:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 OVERLAY = {"n1": "100.64.20.1", "n2": "100.64.20.2"}
@@ -712,3 +720,52 @@ def test_trace_follows_the_tunnel_to_the_other_node(nodes):
         [nsview_bin(), "trace", "egress", "1", "--load", str(out)], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "--host" in missing.stderr
+
+
+@pytest.fixture
+def plain_user():
+    """A user with no sudo rule (the nodes share this machine's /etc/passwd)."""
+    name = unique("u")[:16]
+    # "*": no password, not locked (sshd without PAM refuses a locked account).
+    run("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", "-p", "*", name)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.mark.privileged
+def test_sudo_as_root_collects_and_a_user_without_a_rule_is_refused(nodes, plain_user):
+    address = nodes["addresses"]["n1"]
+    done = _fleet_in_client(
+        nodes,
+        "collect",
+        "--sudo",
+        f"ssh://root@{address}",
+        f"ssh://{plain_user}@{address}",
+        "--ssh-config",
+        nodes["config"],
+        "--timeout",
+        "120",
+        "--no-net",
+    )
+    assert done.returncode == 1, done.stderr
+    root, user = json.loads(done.stdout)["hosts"]
+    assert root["status"] == "ok", root["error"]
+    assert root["snapshot"]["host"]["collector_uid"] == 0
+    assert user["status"] == "failed" and user["error"].startswith("sudo -n refused:")
+    # Without --sudo the same user collects what it may see, and says so.
+    done = _fleet_in_client(
+        nodes,
+        "collect",
+        f"ssh://{plain_user}@{address}",
+        "--ssh-config",
+        nodes["config"],
+        "--timeout",
+        "120",
+        "--no-net",
+    )
+    assert done.returncode == 0, done.stderr
+    (host,) = json.loads(done.stdout)["hosts"]
+    assert host["snapshot"]["host"]["collector_uid"] != 0
+    assert host["snapshot"]["diagnostics"]

@@ -111,7 +111,9 @@ def node_script(name: str, config: str, keep: tuple[str, ...] = ()) -> str:
         make = "mkdir" if os.path.isdir(path) else "touch"
         lines += [f"{make} /mnt/{i}", f"mount --bind {shlex.quote(path)} /mnt/{i}"]
     lines += [
-        "awk '$5 ~ \"^/run/\" {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l",
+        # "|| true": a stacked mount, or one gone with its parent, fails to unmount
+        "awk '$5 ~ \"^/run/\" {print $5}' /proc/self/mountinfo | sort -r | "
+        "xargs -r -n1 umount -l || true",
         "mount -t tmpfs -o mode=0755 nsvnode /run",
         "mkdir -p /run/sshd",
     ]
