@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import time
@@ -314,3 +315,15 @@ def test_listening_sockets_and_filter_policies():
         ("sockets", "added", "tcp 0.0.0.0:8080 LISTEN"),
         ("sockets", "removed", "tcp 0.0.0.0:80 LISTEN"),
     ]
+
+
+def test_a_peer_in_a_netns_outside_the_snapshot_is_no_change():
+    from nsview.model import PeerRef
+
+    # The peer's netns (999) is listed by neither side (it vanished mid-walk):
+    # diffing a snapshot with itself must still say nothing changed.
+    net = NetState(
+        interfaces=[Interface(name="v0", ifindex=3, kind="veth", peer=PeerRef(999, 2, "eth0"))]
+    )
+    snap = _snap([_netns(100, 1, names=["host"], net=net)])
+    assert diff_snapshots(snap, copy.deepcopy(snap)).empty

@@ -179,6 +179,20 @@ class _Matcher:
                 self.a_of_b[(ns_b.type, ns_b.inode)] = ns_a
                 break
 
+    def peer_identity(self, inode: int, side: str) -> int | str | None:
+        """A veth peer's netns, comparable across the sides: B's inode when matched,
+        "went:LABEL"/"new:LABEL" when listed on one side only, else None."""
+        if side == "a":
+            matched = self.b_inode("net", inode)
+            if matched is not None:
+                return matched
+            ns = self.a.namespace("net", inode)
+            return f"went:{self.a.label(ns)}" if ns is not None else None
+        if ("net", inode) in self.a_of_b:
+            return inode
+        ns = self.b.namespace("net", inode)
+        return f"new:{self.b.label(ns)}" if ns is not None else None
+
     def b_inode(self, ns_type: str, a_inode: int | None) -> int | None:
         if a_inode is None:
             return None
@@ -358,10 +372,12 @@ def _iface_facts(iface: dict, matcher: _Matcher, side: str) -> dict[str, Any]:
             facts[nested] = _pick(iface[nested], names)
     peer = iface.get("peer")
     if peer:
-        # The peer's netns by identity: A's inode is translated to B's when matched.
+        # The peer's netns by identity: A's inode is translated to B's when matched;
+        # one listed on one side only is "went:"/"new:" and its label (a move into
+        # a replaced netns shows); one in neither snapshot is None.
         netns = peer.get("netns")
-        if side == "a":
-            netns = matcher.b_inode("net", netns) if netns is not None else None
+        if netns is not None:
+            netns = matcher.peer_identity(netns, side)
         facts["peer"] = {"name": peer.get("name"), "netns": netns}
     return facts
 
