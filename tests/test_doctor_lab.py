@@ -42,7 +42,7 @@ def lab():
 def snapshot():
     from nsview.collect import CollectOptions, collect_snapshot
 
-    return collect_snapshot(CollectOptions(net=True))
+    return collect_snapshot(CollectOptions(net=True, conntrack=True))
 
 
 def lab_findings(snap, severity="warning", only=None):
@@ -56,12 +56,16 @@ def lab_findings(snap, severity="warning", only=None):
     for ns in snap.namespaces:
         if ns.type == "net" and any(n.startswith(names) for n in ns.names):
             inodes.add(ns.inode)
-    # a netns reached only through a lab veth (the dangling one's far end, say)
     inodes.discard(None)
+    # processes the lab's faults started (and the zombies they keep)
+    pids = {c.pid for c in lab.containers}
+    for info in (faults.StateFile.load().data.get("faults") or {}).values():
+        pids |= {info.get("pid"), *info.get("more", [])}
     report = run_doctor(snap, only)
     assert not report.failed, report.failed
     return [f for f in at_or_above(report.findings, severity)
-            if any(s.netns in inodes for s in f.subjects)]
+            if any(s.netns in inodes or (s.pid is not None and s.pid in pids)
+                   for s in f.subjects)]
 
 
 def test_healthy_lab_is_quiet(lab):

@@ -205,6 +205,40 @@ while True:
 """
 
 
+def _spawn(lab: Lab, code: str, *args: str, netns: str | None = None) -> dict:
+    """Start a lab daemon running ``code`` (it forks, prints its pid, closes stdout):
+    marked as a lab process, so ``lab down`` ends it with the rest."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+           topo.ENV_MARKER: lab.st.data.get("lab_id", "fault")}
+    argv = [sys.executable, "-I", "-c", code, *args]
+    if netns is not None:
+        argv = sysx.in_netns(netns, *argv)
+    with open(topo.LOG_FILE, "a") as log:  # the daemon keeps its stderr: not a pipe
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                              timeout=30, stdin=subprocess.DEVNULL)
+    words = proc.stdout.split()
+    if proc.returncode != 0 or not words or not all(w.isdigit() for w in words):
+        raise NsviewError(f"lab: a fault's helper process did not start; see {topo.LOG_FILE}")
+    pid = int(words[0])
+    return {"pid": pid, "start": sysx.start_time(pid), "more": [int(w) for w in words[1:]]}
+
+
+def _end(info: dict) -> None:
+    """SIGKILL a daemon from :func:`_spawn` and wait until it (and the zombies it left,
+    which PID 1 then reaps) are gone from /proc."""
+    import signal
+
+    pid = info.get("pid")
+    if pid and sysx.alive(pid, info.get("start")):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if all(sysx.proc_state(p, info.get("start") if p == pid else None) is None
+               for p in [pid, *info.get("more", [])] if p):
+            return
+        time.sleep(0.05)
+
+
 def _plant_dangling(lab: Lab) -> dict:
     """A veth whose far end is in a netns kept alive by nothing but a socket."""
     path = sysx.named_netns(DANGLE_NETNS)
@@ -212,28 +246,20 @@ def _plant_dangling(lab: Lab) -> dict:
     lab.run(_host1(lab), "ip", "link", "add", DANGLE_VETH, "type", "veth", "peer", "name",
             "eth0", "netns", path)
     lab.run(_host1(lab), "ip", "link", "set", DANGLE_VETH, "up")
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-           topo.ENV_MARKER: lab.st.data.get("lab_id", "fault")}
-    with open(topo.LOG_FILE, "a") as log:  # the holder keeps its stderr: not a pipe
-        proc = subprocess.run([sys.executable, "-I", "-c", _HOLDER, path],
-                              stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-                              timeout=30, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0 or not proc.stdout.strip().isdigit():
+    try:
+        info = _spawn(lab, _HOLDER, path)
+    except NsviewError:
         sysx.run(["ip", "netns", "del", DANGLE_NETNS], check=False)
-        raise NsviewError(f"lab: the socket holder did not start; see {topo.LOG_FILE}")
-    pid = int(proc.stdout.strip())
+        raise
     sysx.run(["ip", "netns", "del", DANGLE_NETNS])  # now only the socket holds it
-    if not sysx.alive(pid, None):
-        raise NsviewError(f"lab: the socket holder (pid {pid}) exited; see {topo.LOG_FILE}")
-    return {"pid": pid, "start": sysx.start_time(pid)}
+    if not sysx.alive(info["pid"], None):
+        raise NsviewError(f"lab: the socket holder (pid {info['pid']}) exited; "
+                          f"see {topo.LOG_FILE}")
+    return info
 
 
 def _undo_dangling(lab: Lab, info: dict):
-    import signal
-
-    pid = info.get("pid")
-    if pid and sysx.alive(pid, info.get("start")):
-        os.kill(pid, signal.SIGKILL)
+    _end(info)
     sysx.run(["ip", "netns", "del", DANGLE_NETNS], check=False)
     # The netns (and with it the veth) goes once the kernel frees the socket.
     deadline = time.monotonic() + 10
@@ -242,6 +268,63 @@ def _undo_dangling(lab: Lab, info: dict):
             return
         time.sleep(0.05)
     lab.run(_host1(lab), "ip", "link", "del", DANGLE_VETH, check=False)
+
+
+_ZOMBIE = """
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+if os.fork():
+    os._exit(0)
+os.setsid()
+assert libc.unshare(0x20000000) == 0  # CLONE_NEWPID: the next child is pid 1 of a new one
+child = os.fork()
+if child == 0:
+    os._exit(0)  # gone at once, never reaped: a zombie holding its pid namespace
+print(os.getpid(), child, flush=True)
+os.close(1)
+while True:
+    signal.pause()
+"""
+
+_UNANSWERED = """
+import os, socket, sys, time
+if os.fork():
+    os._exit(0)
+os.setsid()
+print(os.getpid(), flush=True)
+os.close(1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+while True:
+    s.sendto(b"nsvlab", (sys.argv[1], 53))
+    time.sleep(0.5)
+"""
+UNANSWERED_IP = "198.51.100.99"  # the underlay (FORWARD lets docker0 out there); nobody has it
+
+
+def _plant_zombie(lab: Lab) -> dict:
+    return _spawn(lab, _ZOMBIE)
+
+
+def _plant_unanswered(lab: Lab) -> dict:
+    """web sends to an address on host1's underlay subnet that nobody has: host1's
+    conntrack keeps the flow UNREPLIED."""
+    return _spawn(lab, _UNANSWERED, UNANSWERED_IP, netns=lab.container("web"))
+
+
+def _undo_spawned(lab: Lab, info: dict):
+    _end(info)
+
+
+def _undo_unanswered(lab: Lab, info: dict):
+    """Stop the sender, then wait for host1's conntrack to let the flow expire (the
+    kernel's UDP timeout, 30 s unreplied): fixed means doctor no longer sees it."""
+    _end(info)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        table = lab.run(_host1(lab), "cat", "/proc/net/nf_conntrack", check=False).stdout
+        if f"dst={UNANSWERED_IP} " not in table:
+            return
+        time.sleep(0.5)
 
 
 def _split_brain():
@@ -379,6 +462,12 @@ FAULTS: tuple[Fault, ...] = (
     _fault("leaked-netns", "leaked-netns",
            f"/run/netns/{LEAK_NETNS}: no process, still plugged into docker0",
            (_plant_leak, _undo_leak)),
+    _fault("zombie-holds-namespace", "zombie-holds-namespace",
+           "a lab process whose child (pid 1 of a new pid namespace) exited unreaped",
+           (_plant_zombie, _undo_spawned)),
+    _fault("conntrack-unreplied", "conntrack-unreplied",
+           f"web sends UDP to {UNANSWERED_IP} every 0.5 s; nobody has it",
+           (_plant_unanswered, _undo_unanswered)),
     _fault("container-state-mismatch", "container-state-mismatch",
            f"Docker's state for web says {STALE_IP}; the kernel has 172.17.0.2",
            (_plant_stale_state, _undo_stale_state)),
