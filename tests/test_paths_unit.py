@@ -387,3 +387,20 @@ def test_tables_that_could_not_be_read_make_a_path_unknown():
     snap.namespaces[1].net.errors.append("sockets: Operation not permitted")
     path = _only(Tracer(snap).port(8080), "external")
     assert path.verdict == "unknown" and "were not read" in path.summary
+
+
+def test_p_on_a_container_row_traces_its_published_ports_and_its_way_out():
+    from nsview.analyze.lookup import Lookup
+    from nsview.analyze.paths.jumps import questions_for
+    from nsview.analyze.refs import ContainerRef
+    from nsview.model.containers import Container, PortMapping
+    from tests.tui_data import HOST_NS, WEB_NET, fixture_snapshot
+
+    snap = fixture_snapshot()
+    cid = "c" * 64
+    snap.containers.append(Container(id=cid, engine="docker", name="web", main_pid=601,
+                                     ns={"net": WEB_NET}, ports=[PortMapping(8080, 80)]))
+    questions = questions_for(Lookup(snap), ContainerRef(cid, 601))
+    kinds = {(q.kind, q.netns, q.port) for q in questions}
+    assert ("port", HOST_NS["net"], 8080) in kinds  # its published port, from the host
+    assert ("egress", WEB_NET, None) in kinds  # and its own way out
