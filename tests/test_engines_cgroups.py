@@ -60,6 +60,8 @@ def test_engine_paths(path, engine, pod_id, pod_uid, namespace):
         f"/system.slice/docker-{ID[:40]}.scope",  # not a full id
         f"/a/b/{ID}",  # three levels: not a containerd namespace
         f"/nsvtdocker/{ID}x",
+        f"/libpod_parent/{ID}",  # a pod's directory, not a container
+        f"/kubepods/burstable/podnotauid/{ID}",
     ],
 )
 def test_not_a_container(path):

@@ -86,11 +86,13 @@ import importlib
 import json
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nsview.collect.engines.cgroups import CgroupMatch, match
 from nsview.model import Namespace, Process, Snapshot
-from nsview.model.containers import Container, EngineNetwork
+
+if TYPE_CHECKING:  # loaded once a container or an engine is found (dump's start-up)
+    from nsview.model.containers import Container, EngineNetwork
 
 
 class Reader(NamedTuple):
@@ -105,7 +107,9 @@ READERS: tuple[Reader, ...] = (
     Reader("podman", ("podman",), ("conmon", "podman", "rootlessport")),
     Reader("containerd", ("containerd", "cri"), ("containerd", "containerd-shim")),
     Reader("crio", ("cri-o", "cri"), ("crio",)),
-    Reader("cni", (), ()),  # runs after the others: ties CNI IPs to what they found
+    # After the others (ties CNI IPs to what they found); CNI is set up by those runtimes.
+    Reader("cni", ("containerd", "cri", "cri-o", "podman"),
+           ("containerd", "crio", "conmon", "podman", "kubelet")),
 )
 
 DEFAULT_SOCKET_TIMEOUT = 0.5
@@ -268,11 +272,13 @@ def attribute(
     """
     found = match_processes(snapshot.processes)
     ctx = EngineContext(snapshot, by_key, found, diag, proc, engine_roots, socket_timeout)
+    wanted = [reader for reader in readers if _wanted(ctx, reader)]
+    if not found and not wanted:
+        return _nothing  # no container and no engine: nothing more to load or read
+    from nsview.model.containers import Container
     containers: dict[str, Container] = {}
     networks: list[EngineNetwork] = []
-    for reader in readers:
-        if not _wanted(ctx, reader):
-            continue
+    for reader in wanted:
         try:
             module = importlib.import_module(f"nsview.collect.engines.{reader.module}")
         except ModuleNotFoundError as exc:
@@ -301,6 +307,10 @@ def attribute(
             decorate(ctx, snapshot.containers, snapshot.networks)
 
     return finish
+
+
+def _nothing() -> None:
+    return None
 
 
 def _wanted(ctx: EngineContext, reader: Reader) -> bool:
@@ -503,7 +513,8 @@ def bridge_namespaces(ctx: EngineContext, _containers, networks: list[EngineNetw
             network.bridge_netns = ctx.host_ns["net"]
 
 
-Decorator = Callable[[EngineContext, list[Container], list[EngineNetwork]], None]
+# (ctx, containers, networks) -> None
+Decorator = Callable[..., None]
 DECORATORS: tuple[Decorator, ...] = (pods_from_labels, compose_projects)
 # After the network is read (they look at interfaces; without it they do what they can).
 AFTER_NETWORK: tuple[Decorator, ...] = (

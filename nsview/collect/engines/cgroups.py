@@ -26,27 +26,29 @@ that is the one this host's engine knows.
 
 from __future__ import annotations
 
-import re
+_HEX = frozenset("0123456789abcdef")
+_UID_CHARS = frozenset("0123456789abcdef-_")
+# scope/leaf prefixes -> engine: "docker-<id>.scope", "libpod-<id>", "crio-<id>.scope"
+_PREFIXES = (("docker-", "docker"), ("libpod-", "podman"), ("cri-containerd-", "containerd"),
+             ("crio-", "cri-o"))
+# A bare "/<namespace>/<id>" is containerd's (ctr, nerdctl), unless the first part is one
+# of these (their ids sit one level deeper, or the directory is only a pod's).
+_NOT_NAMESPACES = frozenset({"docker", "kubepods", "libpod_parent", "machine.slice",
+                             "system.slice", "user.slice"})
 
-_ID = r"(?P<id>[0-9a-f]{64})"
-_POD_UID = r"pod(?P<uid>[0-9a-f_-]{32,36})"
 
-# (engine, pattern), tried in order; the first that matches anywhere in the path wins.
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (engine, re.compile(pattern))
-    for engine, pattern in (
-        ("docker", rf"(?:^|/)docker[-/]{_ID}(?:\.scope)?(?:/|$)"),
-        ("podman", rf"libpod_pod_(?P<pod>[0-9a-f]{{64}})\.slice/libpod-{_ID}\.scope(?:/|$)"),
-        ("podman", rf"/libpod_parent/(?P<pod>[0-9a-f]{{64}})/libpod-{_ID}(?:/|$)"),
-        ("podman", rf"(?:^|/)libpod-{_ID}(?:\.scope)?(?:/|$)"),
-        ("containerd", rf"{_POD_UID}\.slice/cri-containerd-{_ID}\.scope(?:/|$)"),
-        ("containerd", rf"(?:^|/)cri-containerd-{_ID}\.scope(?:/|$)"),
-        ("cri-o", rf"{_POD_UID}\.slice/crio-{_ID}\.scope(?:/|$)"),
-        ("cri-o", rf"(?:^|/)crio-{_ID}\.scope(?:/|$)"),
-        ("cri", rf"/kubepods(?:/[a-z]+)?/{_POD_UID}/{_ID}(?:/|$)"),
-        ("containerd", rf"^/(?P<ns>[A-Za-z0-9][A-Za-z0-9._-]*)/{_ID}(?:/|$)"),
-    )
-)
+def _is_id(text: str) -> bool:
+    return len(text) == 64 and _HEX.issuperset(text)
+
+
+def _pod_uid(part: str) -> str | None:
+    """The uid in "kubepods-burstable-pod<uid>.slice" or "pod<uid>" (dashes restored)."""
+    name = part.removesuffix(".slice")
+    at = name.rfind("pod")
+    uid = name[at + 3 :] if at >= 0 else ""
+    if 32 <= len(uid) <= 36 and _UID_CHARS.issuperset(uid):
+        return uid.replace("_", "-")
+    return None
 
 
 class CgroupMatch:
@@ -73,21 +75,44 @@ class CgroupMatch:
 
 
 def match(path: str | None) -> CgroupMatch | None:
-    """The container ``path`` names, or None (most processes are in none)."""
+    """The container ``path`` names, or None (most processes are in none).
+
+    The parts are looked at from the top: the first (outermost) that names a
+    container wins. No regular expressions: this runs for every process.
+    """
     # Every container path holds a 64-hex id; most host paths are short and have none.
     if not path or len(path) < 65:
         return None
-    for engine, pattern in _PATTERNS:
-        found = pattern.search(path)
-        if found is None:
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        name = part.removesuffix(".scope")
+        for prefix, engine in _PREFIXES:
+            if name.startswith(prefix) and _is_id(name[len(prefix) :]):
+                return _described(engine, name[len(prefix) :], parts, i)
+        if not _is_id(part):
             continue
-        groups = found.groupdict()
-        uid = groups.get("uid")
-        return CgroupMatch(
-            engine,
-            groups["id"],
-            pod_id=groups.get("pod"),
-            pod_uid=uid.replace("_", "-") if uid else None,
-            namespace=groups.get("ns"),
-        )
+        above = parts[i - 1] if i > 0 else ""
+        if above == "docker":
+            return CgroupMatch("docker", part)
+        uid = _pod_uid(above) if above.startswith("pod") else None
+        if uid and any(p.startswith("kubepods") for p in parts[: i - 1]):
+            return CgroupMatch("cri", part, pod_uid=uid)
+        if i == 2 and parts[0] == "" and above[:1].isalnum() and above not in _NOT_NAMESPACES:
+            return CgroupMatch("containerd", part, namespace=above)
     return None
+
+
+def _described(engine: str, cid: str, parts: list[str], i: int) -> CgroupMatch:
+    """A match by prefix, with what the part above it says (the pod)."""
+    above = parts[i - 1] if i > 0 else ""
+    if engine == "podman":
+        if above.startswith("machine-libpod_pod_") and above.endswith(".slice"):
+            pod = above[len("machine-libpod_pod_") : -len(".slice")]
+            if _is_id(pod):
+                return CgroupMatch(engine, cid, pod_id=pod)
+        if _is_id(above) and i >= 2 and parts[i - 2] == "libpod_parent":
+            return CgroupMatch(engine, cid, pod_id=above)
+        return CgroupMatch(engine, cid)
+    if engine in ("containerd", "cri-o") and above.endswith(".slice"):
+        return CgroupMatch(engine, cid, pod_uid=_pod_uid(above))
+    return CgroupMatch(engine, cid)
