@@ -164,6 +164,15 @@ def test_gateway_nobody_has():
     assert f.fix == "nsenter -t 20 -n ip route replace default via 172.17.0.1 dev eth0"
 
 
+def test_gateway_of_one_multipath_hop():
+    s = d.host()
+    route = d.net(s, d.WEB).routes[0]
+    route.gateway = None
+    route.nexthops = ["via 172.17.0.1 dev eth0", "via 172.17.0.77 dev eth0"]
+    (f,) = found(s, "gateway-unreachable")
+    assert "172.17.0.77" in f.message
+
+
 def test_gateway_off_link_on_a_device():
     s = d.host()
     d.net(s, d.HOST).routes[0].gateway = "198.51.100.1"

@@ -104,13 +104,27 @@ def _on_link(ns: Namespace, dev: Interface, gw) -> bool:
     return False
 
 
+def _hops(route: Route) -> list[tuple[str | None, str | None]]:
+    """(gateway, dev) of each next hop: the route's own, or each multipath one
+    ("via GW dev DEV")."""
+    if not route.nexthops:
+        return [(route.gateway, route.dev)]
+    out = []
+    for hop in route.nexthops:
+        words = hop.split()
+        via = words[words.index("via") + 1] if "via" in words[:-1] else None
+        dev = words[words.index("dev") + 1] if "dev" in words[:-1] else route.dev
+        out.append((via, dev))
+    return out
+
+
 @check("gateway-unreachable", "error", "routing",
        "a route's gateway that no interface on the route's link has")
 def gateway_unreachable(ctx: Context) -> Iterator[Finding]:
     for ns in ctx.nets:
-        for route in _routes(ns):
-            gw = ip_of(route.gateway)
-            dev = ctx.iface(ns.inode, route.dev)
+        for route, (hop_gw, hop_dev) in ((r, h) for r in _routes(ns) for h in _hops(r)):
+            gw = ip_of(hop_gw)
+            dev = ctx.iface(ns.inode, hop_dev)
             if not isinstance(gw, ipaddress.IPv4Address) or dev is None:
                 continue
             seg = [(n, i) for n, i in ctx.segment(ns.inode, dev) if (n, i.ifindex)
