@@ -64,7 +64,8 @@ reader sets what the engine's state says: ``name``, ``image``, ``image_id``,
 bridge, network_id; ``interface`` is filled from the kernel by MAC),
 ``ports``, ``labels``, ``namespace``, ``sandbox_key``, ``main_pid`` (the
 engine's idea of the init pid, used when the walk has it in that container)
-and ``source`` (fact -> file path or ``socket:PATH``: at least ``name``).
+and ``source`` (fact -> file path or ``socket:PATH``: at least ``name``; the
+pipeline drops the facts whose source is the same as ``name``'s).
 The pipeline fills ``pids``, ``main_pid``, ``ns``, ``cgroup``,
 ``kernel_network_mode``, ``project`` (from compose labels) and
 ``source["cgroup"]``; a reader may set ``pids`` itself only for a container
@@ -346,14 +347,26 @@ def attach_processes(ctx: EngineContext, containers: list[Container], _nets) -> 
         container.main_pid = _init_pid(ctx, container, pid_set)
         main = ctx.processes.get(container.main_pid) if container.main_pid else None
         container.ns = dict(main.ns) if main else {}
+        _compact_source(container.source)
+        processes = ctx.processes
+        cid = container.id
         for pid in container.pids:
-            process = ctx.processes.get(pid)
+            process = processes.get(pid)
             if process is not None and process.container is None:
-                process.container = container.id
+                process.container = cid
         for ns_type, inode in container.ns.items():
             ns = ctx.namespace(ns_type, inode)
             if ns is not None and container.id not in ns.containers:
                 ns.containers.append(container.id)
+
+
+def _compact_source(source: dict[str, str]) -> None:
+    """A fact whose source is the file that gave the name is left out: the JSON
+    says each path once per container (docs/schema.md ``source``)."""
+    named = source.get("name")
+    if named is not None:
+        for fact in [f for f, where in source.items() if where == named and f != "name"]:
+            del source[fact]
 
 
 def _descendants(ctx: EngineContext, container: Container) -> set[int]:
@@ -382,6 +395,8 @@ def _init_pid(ctx: EngineContext, container: Container, pid_set: set[int]) -> in
     process whose parent is outside it (the lowest such pid)."""
     if container.main_pid in pid_set:
         return container.main_pid
+    if len(pid_set) == 1:
+        return next(iter(pid_set))
     roots = [
         pid
         for pid in pid_set
