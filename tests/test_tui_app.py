@@ -291,7 +291,7 @@ def test_filter_narrows_every_view_and_escape_clears():
         await pilot.press("2")
         assert visible_rows(app) == ["nsvlab-a  net:[4026532500]  2 ifs  veth-a1 10.9.0.2/24"]
         await pilot.press("l")  # a match shows everything under it
-        assert len(visible_rows(app)) == 4
+        assert len(visible_rows(app)) == 5  # lo, veth-a1, routes, conntrack
         await pilot.press("3")
         assert visible_rows(app)[-1].startswith("net:[4026532500]  nsvlab-a")
         assert cursor(app)[-2:] == ("ns", "ns:net")

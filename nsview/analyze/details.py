@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nsview.analyze import conntrack_match
 from nsview.analyze.labels import (
+    conntrack_entry_text,
+    conntrack_nat_text,
+    conntrack_tuple_text,
     holder_summary,
     holder_text,
     match_words,
@@ -19,6 +23,7 @@ from nsview.analyze.labels import (
 )
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
+    ConntrackRef,
     ContainerGroupRef,
     ContainerRef,
     DiagnosticRef,
@@ -40,6 +45,7 @@ from nsview.analyze.refs import (
 )
 from nsview.model import (
     NS_TYPES,
+    ConntrackEntry,
     Diagnostic,
     Holder,
     Interface,
@@ -63,6 +69,8 @@ class Detail:
 def details(lk: Lookup, ref: Ref | None) -> Detail:
     if ref is None:
         return Detail("(nothing selected)")
+    if isinstance(ref, GroupRef) and ref.what == "conntrack" and ref.of is not None:
+        return _conntrack_group_detail(lk, ref.of.inode)
     if isinstance(ref, GroupRef) and ref.of is not None:
         ref = ref.of  # a group of one namespace or process shows it
     match ref:
@@ -81,7 +89,15 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
         case ProcessRef(), Process():
             return _proc_detail(lk, found)
         case InterfaceRef(netns=netns), Interface():
-            return _iface_detail(lk, netns, found)
+            d = _iface_detail(lk, netns, found)
+            table = _conntrack_of(lk, netns)
+            hits: list[int] = []
+            if not found.addresses:
+                return d
+            for addr in found.addresses:
+                hits += conntrack_match.for_address(table, addr.cidr.split("/", 1)[0])
+            _conntrack_rows(lk, netns, sorted(set(hits)), d, "its addresses")
+            return d
         case RouteRef(), Route():
             return _route_detail(found)
         case RuleRef(), RoutingRule():
@@ -92,13 +108,25 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
             table = resolve(lk, NatTableRef(ref.netns, ref.table, ref.where))
             return _nat_chain_detail(table, found, ref.where)
         case NatRuleRef(), NatRule():
-            return _nat_rule_detail(
+            d = _nat_rule_detail(
                 resolve(lk, NatChainRef(ref.netns, ref.table, ref.chain, ref.where)),
                 found,
                 ref.where,
             )
+            if (found.target or "").upper() in ("DNAT", "REDIRECT"):
+                hits = conntrack_match.for_dnat_rule(_conntrack_of(lk, ref.netns), found)
+                _conntrack_rows(lk, ref.netns, hits, d, "this rule")
+            return d
         case SocketRef(), Socket():
-            return _socket_detail(lk, ref.netns, found)
+            d = _socket_detail(lk, ref.netns, found)
+            if found.family != "unix":
+                net = lk.net(ref.netns)
+                here = conntrack_match.local_ips(net) if net is not None else None
+                hits = conntrack_match.for_socket(_conntrack_of(lk, ref.netns), found, here)
+                _conntrack_rows(lk, ref.netns, hits, d, "this socket")
+            return d
+        case ConntrackRef(), ConntrackEntry():
+            return _conntrack_entry_detail(lk, ref.netns, found)
         case HolderRef(), Holder():
             return _holder_detail(lk, ref, found)
         case DiagnosticRef(), Diagnostic():
@@ -386,6 +414,58 @@ def _socket_detail(lk: Lookup, netns: int, s: Socket) -> Detail:
     if not s.pids:
         rows.append(("process", "none seen" if s.inode else "none (no file holds it)"))
     rows.append(("netns", f"net:[{netns}] {netns_label(lk, netns)}"))
+    return d
+
+
+def _conntrack_of(lk: Lookup, netns: int):
+    net = lk.net(netns)
+    return net.conntrack if net is not None else None
+
+
+def _conntrack_rows(lk: Lookup, netns: int, hits: list[int], d: Detail, what: str) -> None:
+    """The conntrack entries of ``what`` (positions ``hits``), the first few whole."""
+    table = _conntrack_of(lk, netns)
+    if table is None:
+        d.rows.append(("conntrack", "not read (C reads this netns's table)"))
+        return
+    among = f" among the first {len(table.entries)}" if table.truncated else ""
+    d.rows.append(("conntrack", f"{len(hits)} entr{'y' if len(hits) == 1 else 'ies'} "
+                   f"for {what}{among}"))
+    for i in hits[: conntrack_match.DETAIL_CAP]:
+        d.rows.append(("  entry", conntrack_entry_text(table.entries[i])))
+    if len(hits) > conntrack_match.DETAIL_CAP:
+        d.rows.append(("  …", f"{len(hits) - conntrack_match.DETAIL_CAP} more"))
+
+
+def _conntrack_group_detail(lk: Lookup, netns: int) -> Detail:
+    d = Detail(f"conntrack @ {netns_label(lk, netns)}")
+    table = _conntrack_of(lk, netns)
+    if table is None:
+        d.rows.append(("read", "not yet: C reads it (a live host), or open this row"))
+        return d
+    d.rows += [("entries", str(table.count)), ("source", table.source)]
+    if table.truncated:
+        d.rows.append(("kept", f"the first {len(table.entries)} whole; all counted by state"))
+    for key, n in sorted(table.by_state.items(), key=lambda kv: (-kv[1], kv[0])):
+        d.rows.append((key, str(n)))
+    return d
+
+
+def _conntrack_entry_detail(lk: Lookup, netns: int, e: ConntrackEntry) -> Detail:
+    d = Detail(f"conntrack {e.proto} {conntrack_tuple_text(e.original)}")
+    d.rows += [
+        ("family", e.family),
+        ("proto", e.proto),
+        ("state", _opt(e.state)),
+        ("original", conntrack_tuple_text(e.original)),
+        ("reply", conntrack_tuple_text(e.reply)),
+        ("nat", conntrack_nat_text(e) or "none"),
+        ("status", " ".join(e.status) or "—"),
+        ("mark", _opt(f"{e.mark:#x}" if e.mark is not None else None)),
+        ("zone", _opt(e.zone)),
+        ("timeout", _opt(f"{e.timeout}s" if e.timeout is not None else None)),
+        ("netns", f"net:[{netns}] {netns_label(lk, netns)}"),
+    ]
     return d
 
 

@@ -31,6 +31,9 @@ from __future__ import annotations
 
 from nsview.analyze.index import SnapshotIndex
 from nsview.model import (
+    ConntrackEntry,
+    ConntrackTable,
+    ConntrackTuple,
     Diagnostic,
     Holder,
     Interface,
@@ -434,6 +437,78 @@ def socket_label(sock: Socket, index: SnapshotIndex) -> Label:
         b.add(", ".join(holders), "label")
     elif sock.inode:
         b.add("no process seen", "muted")
+    return b.build()
+
+
+def _endpoint(ip: str, port: int | None) -> str:
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def conntrack_tuple_text(t: ConntrackTuple) -> str:
+    """"192.0.2.1:40000 → 198.51.100.2:80" (icmp: "… type 8 id 3")."""
+    text = f"{_endpoint(t.src, t.sport)} → {_endpoint(t.dst, t.dport)}"
+    if t.icmp_type is not None:
+        text += f" type {t.icmp_type}"
+        if t.icmp_id is not None:
+            text += f" id {t.icmp_id}"
+    return text
+
+
+def conntrack_nat_text(e: ConntrackEntry) -> str | None:
+    """How the reply differs from the mirror of the original: "DNAT to 10.0.0.2:80",
+    "SNAT to 203.0.113.1:40000" (both, comma separated); None without NAT."""
+    o, r = e.original, e.reply
+    parts = []
+    if (r.src, r.sport) != (o.dst, o.dport):
+        parts.append(f"DNAT to {_endpoint(r.src, r.sport)}")
+    if (r.dst, r.dport) != (o.src, o.sport):
+        parts.append(f"SNAT to {_endpoint(r.dst, r.dport)}")
+    return ", ".join(parts) or None
+
+
+def conntrack_entry_text(e: ConntrackEntry) -> str:
+    """One line for the detail pane: proto, state, original tuple, NAT, flags."""
+    return plain(conntrack_entry_label(e))
+
+
+def conntrack_entry_label(e: ConntrackEntry) -> Label:
+    """"tcp  ESTABLISHED  192.0.2.1:40000 → 198.51.100.1:8080  DNAT to 10.0.0.2:80  unreplied"."""
+    b = LabelBuilder().add(e.proto, "kind")
+    if e.state:
+        b.add(e.state, "up" if e.state == "ESTABLISHED" else "muted")
+    b.add(conntrack_tuple_text(e.original), "addr")
+    nat = conntrack_nat_text(e)
+    if nat:
+        b.add(nat, "dnat" if nat.startswith("DNAT") else "snat")
+    if "SEEN_REPLY" not in e.status:
+        b.add("unreplied", "warn")
+    if e.mark:
+        b.add(f"mark {e.mark:#x}", "muted")
+    if e.zone:
+        b.add(f"zone {e.zone}", "muted")
+    return b.build()
+
+
+def conntrack_summary(table: ConntrackTable, most: int = 4) -> str:
+    """"120 entries: tcp ESTABLISHED 80, udp 30, tcp TIME_WAIT 10, …"."""
+    head = plural(table.count, "entry", "entries")
+    if not table.by_state:
+        return head
+    ranked = sorted(table.by_state.items(), key=lambda kv: (-kv[1], kv[0]))
+    states = ", ".join(f"{k} {n}" for k, n in ranked[:most])
+    return f"{head}: {states}" + (", …" if len(ranked) > most else "")
+
+
+def conntrack_group_label(table: ConntrackTable | None) -> Label:
+    """The conntrack row of a netns: its summary, or that it is not read yet."""
+    b = LabelBuilder().add("conntrack", "group")
+    if table is None:
+        return b.add("not read (C reads it)", "muted").build()
+    b.add(conntrack_summary(table), "count")
+    if table.truncated:
+        b.add(f"first {len(table.entries)} kept", "warn")
     return b.build()
 
 

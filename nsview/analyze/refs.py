@@ -114,6 +114,11 @@ class SocketRef(InNetns):
 
 
 @dataclass(frozen=True, slots=True)
+class ConntrackRef(InNetns):
+    index: int  # in NetState.conntrack.entries
+
+
+@dataclass(frozen=True, slots=True)
 class HolderRef(RefBase):
     type: str
     inode: int
@@ -147,8 +152,8 @@ class GroupRef(RefBase):
 
     what: "type" and "hier" (``ns_type`` set; namespaces of one type, their
     hierarchy), "diags", "kthreads" (of a namespace), "procns" (of a process),
-    "routes", "local_routes", "rules", "nat", "filter", "sockets" (of a network
-    namespace).
+    "routes", "local_routes", "rules", "nat", "filter", "sockets", "conntrack" (of
+    a network namespace).
     A group of one namespace or process is about it: its relations, details and
     actions are those of ``of``.
     """
@@ -199,6 +204,7 @@ Ref = (
     | NatChainRef
     | NatRuleRef
     | SocketRef
+    | ConntrackRef
     | HolderRef
     | DiagnosticRef
     | FindingRef
@@ -219,7 +225,7 @@ def resolve(lk: Lookup, ref: Ref | None):
     NamespaceRef → Namespace, ProcessRef → Process, InterfaceRef → Interface,
     RouteRef → Route, RuleRef → RoutingRule, NatTableRef/NatChainRef/NatRuleRef →
     NatTable/NatChain/NatRule (``where``: from NetState.nat or .filter), SocketRef →
-    Socket, HolderRef → Holder, DiagnosticRef → Diagnostic,
+    Socket, ConntrackRef → ConntrackEntry, HolderRef → Holder, DiagnosticRef → Diagnostic,
     FindingRef → doctor Finding.
     """
     match ref:
@@ -249,6 +255,9 @@ def resolve(lk: Lookup, ref: Ref | None):
         case SocketRef(netns=netns, index=i):
             net = lk.net(netns)
             return _at(net.sockets, i) if net else None
+        case ConntrackRef(netns=netns, index=i):
+            net = lk.net(netns)
+            return _at(net.conntrack.entries, i) if net and net.conntrack else None
         case HolderRef(type=t, inode=inode, index=i):
             ns = lk.namespace(t, inode)
             return _at(ns.holders, i) if ns else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from nsview.analyze.labels import holder_text, netns_label, ns_short
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.refs import (
+    ConntrackRef,
     ContainerRef,
     DiagnosticRef,
     FindingRef,
@@ -31,6 +32,7 @@ from nsview.analyze.refs import (
 )
 from nsview.model import (
     NS_TYPES,
+    ConntrackTable,
     Diagnostic,
     Holder,
     Interface,
@@ -89,6 +91,8 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             out = _nat_rule_relations(lookup, ref, found)
         case SocketRef():
             out = _socket_relations(lookup, ref, found)
+        case ConntrackRef():
+            out = _conntrack_relations(lookup, ref, found)
         case HolderRef():
             out = _holder_relations(lookup, ref, found)
         case DiagnosticRef():
@@ -276,6 +280,33 @@ def _nat_rule_relations(lk: Lookup, ref: NatRuleRef, rule: NatRule) -> list[Rela
 def _socket_words(sock: Socket) -> str:
     remote = f" → {sock.remote}" if sock.remote else ""
     return f"{sock.proto} {sock.state} {sock.local}{remote}"
+
+
+def _conntrack_relations(lk: Lookup, ref: ConntrackRef, entry) -> list[Relation | None]:
+    """The sockets of this flow in its netns, then the interfaces owning its addresses."""
+    from nsview.analyze.conntrack_match import for_socket, local_ips
+
+    net = lk.net(ref.netns)
+    out: list[Relation | None] = []
+    if net is None or net.conntrack is None:
+        return out
+    single = ConntrackTable(entries=[entry], count=1)  # match this entry alone
+    here = local_ips(net)
+    for i, sock in enumerate(net.sockets):
+        if sock.family != "unix" and for_socket(single, sock, here):
+            words = f"socket {_socket_words(sock)}"
+            out.append(Relation(words, SocketRef(ref.netns, i), "network"))
+            if len(out) >= MAX_LISTED:
+                break
+    seen = set()
+    for ip in (entry.original.dst, entry.reply.src, entry.original.src):
+        for where in lk.owners_of_ip(ip):
+            if where not in seen:
+                seen.add(where)
+                out.append(_iface_rel(lk, where[0], where[1], f"{ip} is on "))
+    out.append(Relation(f"netns {netns_label(lk, ref.netns)}", NamespaceRef("net", ref.netns),
+                        "network"))
+    return out
 
 
 def _socket_relations(lk: Lookup, ref: SocketRef, sock: Socket) -> list[Relation | None]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from nsview.analyze.lookup import Lookup, ip_of
 from nsview.analyze.refs import (
+    ConntrackRef,
     ContainerGroupRef,
     ContainerRef,
     FindingRef,
@@ -109,6 +110,13 @@ def matches(lk: Lookup, ref: Ref, q: Query) -> bool:
             if q.ip is not None:
                 return q.ip in (found.address, found.remote_address)
             return _has(q, found.local, found.remote)
+        case ConntrackRef():
+            o, r = found.original, found.reply
+            if q.number is not None:
+                return q.number in (o.sport, o.dport, r.sport, r.dport)
+            if q.ip is not None:
+                return q.ip in (ip_of(o.src), ip_of(o.dst), ip_of(r.src), ip_of(r.dst))
+            return _has(q, o.src, o.dst, r.src, r.dst, found.state)
         case HolderRef():
             return (q.number is not None and q.number == found.pid) or _has(q, found.path)
         case FindingRef():

@@ -244,3 +244,27 @@ def parse_proc_line(line: str) -> ConntrackEntry | None:
     entry.status = ["CONFIRMED"] + ([] if "UNREPLIED" in flags else ["SEEN_REPLY"])
     entry.status += [f for f in flags if f != "UNREPLIED"]
     return entry
+
+
+def read_netns_conntrack(
+    snapshot, inode: int, proc: str = "/proc", cap: int = CAP
+) -> tuple[ConntrackTable | None, list[str]]:
+    """One network namespace's table, entered as the network collector enters it
+    (a :class:`~nsview.kernel.netns.NetnsExecutor` worker, through the paths the
+    snapshot's holders give): the TUI's lazy read. Never raises for a namespace
+    that is gone or denied: (None, [why])."""
+    from nsview.collect.namespaces import NamespaceTable
+    from nsview.kernel.netns import NetnsExecutor, NetnsGone, NetnsTarget
+
+    ns = next((n for n in snapshot.namespaces if n.type == "net" and n.inode == inode), None)
+    if ns is None:
+        return None, [f"net:[{inode}]: not in this snapshot"]
+    paths = tuple(NamespaceTable.from_snapshot(snapshot, proc).opener_paths(ns))
+    if not paths:
+        return None, [f"net:[{inode}]: no path opens it"]
+    with NetnsExecutor(1) as pool:
+        future = pool.submit(NetnsTarget(inode, paths), lambda _entered: read_conntrack(cap))
+        try:
+            return future.result()
+        except NetnsGone as exc:  # NetnsDenied too
+            return None, [str(exc)]

@@ -35,13 +35,14 @@ from nsview.analyze.details import details
 from nsview.analyze.labels import plural
 from nsview.analyze.lookup import Lookup
 from nsview.analyze.overlay import match_overlays, tunnel_relations
-from nsview.analyze.refs import InterfaceRef, Ref, resolve
+from nsview.analyze.refs import GroupRef, InterfaceRef, Ref, resolve
 from nsview.analyze.relations import Relation, relations
 from nsview.analyze.search import Filtered, Query, filter_view, parse_query
 from nsview.analyze.views import VIEW_CLASSES, View, build_views
 from nsview.errors import Cancelled
 from nsview.model import Namespace, Process, Snapshot
 from nsview.tui.actions_mixin import NamespaceActions
+from nsview.tui.conntrack import ConntrackReader, attach_tables, netns_of
 from nsview.tui.detail import DetailPane
 from nsview.tui.factory import Fetch, SnapshotSource
 from nsview.tui.screens import HelpScreen
@@ -136,6 +137,15 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             id="path",
             tooltip="trace the traffic paths of this row (DNAT rule, container, process, "
             "netns); every hop jumps to its row",
+        ),
+        Binding(
+            "C",
+            "read_conntrack",
+            "Conntrack",
+            show=False,
+            id="conntrack",
+            tooltip="read this network namespace's conntrack table now (a refresh never "
+            "does); sockets, DNAT rules and addresses then list their entries",
         ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="read the system again now"),
         Binding(
@@ -280,6 +290,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         if source.fleet is not None:
             ok = source.fleet.ok_hosts()
             self.host_target = ok[0].target if ok else None
+        self.conntrack = ConntrackReader(self)  # C, and opening a conntrack row: one netns
 
     # -- theme variables --------------------------------------------------------------
 
@@ -548,6 +559,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
             if self.lookup is not None and message.lookup is self.lookup:
                 self._update_status()  # the same snapshot, only newer: nothing to rebuild
             else:
+                attach_tables(message.snapshot, self.conntrack.tables)  # read on C, kept
                 self.apply_snapshot(message.snapshot, message.lookup)
         except Exception as exc:
             self.log.error(f"applying snapshot failed: {exc!r}")
@@ -640,6 +652,16 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     def _highlighted(self, event: NsTree.NodeHighlighted) -> None:
         if event.control is self.tree():
             self._update_detail()
+
+    @on(NsTree.NodeExpanded)
+    def _expanded(self, event: NsTree.NodeExpanded) -> None:
+        """Opening a netns's "conntrack" row that is not read yet reads it (live only)."""
+        row = event.node.data
+        ref = row.item.ref if row is not None and row.item is not None else None
+        if isinstance(ref, GroupRef) and ref.what == "conntrack" and ref.of is not None:
+            net = self.lookup.net(ref.of.inode) if self.lookup is not None else None
+            if net is not None and net.conntrack is None and self.feed.live:
+                self.conntrack.request(ref.of.inode, asked=False)
 
     # -- views ------------------------------------------------------------------------
 
@@ -779,6 +801,16 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         from nsview.tui.paths import open_paths
 
         open_paths(self)
+
+    def action_read_conntrack(self) -> None:
+        self._not_while_typing()
+        inode = netns_of(self.selected_ref())
+        if inode is None:
+            self.say("conntrack: go to a row of a network namespace first (2: Network)",
+                     timeout=3)
+            return
+        if self.conntrack.request(inode, asked=True):
+            self.say(f"reading the conntrack table of net:[{inode}]…", timeout=2)
 
     def action_help(self) -> None:
         keys = [(key, title, help_text) for key, title, help_text, _ in self.action_list()]

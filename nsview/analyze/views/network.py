@@ -1,9 +1,11 @@
 """The Network view: netns → interfaces (bridge ports nested), routes, rules, NAT and
-filter tables → chains → rules, sockets."""
+filter tables → chains → rules, sockets, conntrack (its first entries)."""
 
 from __future__ import annotations
 
 from nsview.analyze.labels import (
+    conntrack_entry_label,
+    conntrack_group_label,
     filter_rule_count,
     group_label,
     interface_label,
@@ -18,6 +20,7 @@ from nsview.analyze.labels import (
     socket_label,
 )
 from nsview.analyze.refs import (
+    ConntrackRef,
     GroupRef,
     InterfaceRef,
     NamespaceRef,
@@ -32,6 +35,10 @@ from nsview.analyze.refs import (
 )
 from nsview.analyze.views.base import Item, Path, View, namespace_key, note
 from nsview.model import Interface, Namespace, NatTable
+
+# Conntrack entries listed under a netns's conntrack row; the rest are counted in
+# one "… N more" row (a busy host tracks hundreds of thousands).
+CONNTRACK_ROWS = 100
 
 
 def _table_key(table: NatTable, where: str = "nat") -> str:
@@ -128,6 +135,8 @@ class NetworkView(View):
                     Item(f"s:{i}", SocketRef(inode, i), socket_label(net.sockets[i], lk))
                     for i in order
                 ]
+            case GroupRef(what="conntrack", of=NamespaceRef(inode=inode)):
+                return self._conntrack_children(inode)
             case NatTableRef(netns=inode, table=t, where=where) as ref:
                 table = resolve(lk, ref)
                 if table is None:
@@ -186,6 +195,30 @@ class NetworkView(View):
             out.append(
                 Item("sockets", GroupRef("sockets", of=netns), group_label("sockets", count), True)
             )
+        # Always there: conntrack is read only when asked (C, or opening this row live).
+        ct = GroupRef("conntrack", of=netns)
+        out.append(Item("conntrack", ct, conntrack_group_label(net.conntrack), True))
+        return out
+
+    def _conntrack_children(self, inode: int) -> list[Item]:
+        net = self.lookup.net(inode)
+        table = net.conntrack if net is not None else None
+        if table is None:
+            return [
+                note(
+                    "ct-unread",
+                    "not read: C reads it on a live host; a file has it from dump --conntrack",
+                )
+            ]
+        out = [
+            Item(f"ct:{i}", ConntrackRef(inode, i), conntrack_entry_label(e))
+            for i, e in enumerate(table.entries[:CONNTRACK_ROWS])
+        ]
+        more = table.count - len(out)
+        if more > 0:
+            out.append(note("ct-more", f"… {more} more (counted by state above)"))
+        elif not out:
+            out.append(note("ct-empty", "no entries"))
         return out
 
     def locate(self, ref: Ref) -> Path | None:
@@ -223,4 +256,8 @@ class NetworkView(View):
                 return path if isinstance(ref, NatChainRef) else (*path, f"n:{ref.rule}")
             case SocketRef(netns=inode, index=i):
                 return (f"ns:net:{inode}", "sockets", f"s:{i}") if resolve(lk, ref) else None
+            case ConntrackRef(netns=inode, index=i):
+                if i >= CONNTRACK_ROWS or resolve(lk, ref) is None:
+                    return None  # kept in the snapshot but not listed
+                return (f"ns:net:{inode}", "conntrack", f"ct:{i}")
         return None
