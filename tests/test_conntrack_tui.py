@@ -10,7 +10,14 @@ import sys
 
 import pytest
 
-from nsview.analyze.refs import GroupRef, InterfaceRef, NamespaceRef, NatRuleRef
+from nsview.analyze.refs import (
+    ConntrackRef,
+    GroupRef,
+    InterfaceRef,
+    NamespaceRef,
+    NatRuleRef,
+    SocketRef,
+)
 from nsview.model import (
     ConntrackEntry,
     ConntrackTable,
@@ -92,7 +99,15 @@ def test_a_loaded_dump_conntrack_file_shows_counts_entries_and_matches(tmp_path)
         await walk_to(pilot, view.locate(NatRuleRef(HOST_NET, t, c, 0)))
         assert ("conntrack", "1 entry for this rule among the first 105") in pane.detail.rows
         assert any(k == "  entry" and "DNAT to 172.17.0.2:80" in v for k, v in pane.detail.rows)
+        # Its entries are jump targets too (after the interface the rule translates to).
+        to_entry = [r for r in pane.relations if r.ref == ConntrackRef(HOST_NET, 0)]
+        assert to_entry and pane.relations[0].ref != to_entry[0].ref
+        assert app.jump_to(to_entry[0])
+        assert app.tree().cursor_path() == (*CT, "ct:0")
+        assert pane.detail.rows[3] == ("original", "203.0.113.7:50000 → 192.168.1.10:8080")
+        # From the entry, g goes to the listener of its flow.
         s = len(net.sockets) - 1
+        assert pane.relations[0].ref == SocketRef(HOST_NET, s)
         await walk_to(pilot, (*CT[:1], "sockets", f"s:{s}"))
         assert ("conntrack", "1 entry for this socket among the first 105") in pane.detail.rows
         eth0 = next(i for i in net.interfaces if i.name == "eth0")
@@ -207,13 +222,19 @@ def test_live_conntrack_is_read_on_opening_its_row_and_on_c_never_on_refresh(tra
         assert app.lookup.net(inode).conntrack is not None
         assert app.collections >= before
 
-        # C reads it again, and says what it found.
-        await walk_to(pilot, (f"ns:net:{inode}",))
+        # C reads it again (here on the traffic's process row), and says what it found.
+        await pilot.press("3")
+        app.set_filter(str(pid))
+        await pilot.pause()
+        tree = app.tree()
+        hit = next(p for p in sorted(app.filtered["processes"].matches) if p[-1] == f"p:{pid}")
+        assert tree.reveal(hit)
         await pilot.press("C")
         await until(pilot, lambda: any("conntrack of net:" in m for _, m in app.notices),
                     "C's read", steps=1500)
-        assert app.tree().cursor_path() == path
         assert app.conntrack.tables[inode] is app.lookup.net(inode).conntrack
+        await pilot.press("escape", "2")
+        await walk_to(pilot, path)
         assert isinstance(app.selected_ref(), GroupRef)
         assert app.selected_ref().of == NamespaceRef("net", inode)
 

@@ -21,6 +21,10 @@ from nsview.model import ConntrackEntry, ConntrackTable, ConntrackTuple, NatRule
 Endpoint = tuple[str, int | None]  # (normalised IP, port or None)
 
 DETAIL_CAP = 20  # matching entries a detail pane lists whole; the rest are counted
+# Entries the Network view lists under a netns's conntrack row (the rest are
+# counted in one "… N more" row); only those are jump targets.
+VIEW_ROWS = 100
+JUMPS = 10  # entries offered as jump targets from a socket, rule or interface
 
 
 def norm_ip(text: str | None) -> str | None:
@@ -152,6 +156,28 @@ def _translated(e: ConntrackEntry) -> bool:
     """The reply comes from somewhere else than the original went to: a DNAT (or
     REDIRECT) rewrote the destination."""
     return _dst(e.original) != _src(e.reply) or "DST_NAT" in e.status
+
+
+def for_ref(lk, ref) -> list[int]:
+    """The entries of the row ``ref`` names (a socket, a DNAT/REDIRECT rule, an
+    interface's addresses) in its netns's table; [] for anything else or unread."""
+    from nsview.analyze.refs import InterfaceRef, NatRuleRef, SocketRef, resolve
+
+    if not isinstance(ref, (SocketRef, NatRuleRef, InterfaceRef)):
+        return []
+    net = lk.net(ref.netns)
+    found = resolve(lk, ref)
+    if net is None or net.conntrack is None or found is None:
+        return []
+    match ref:
+        case SocketRef():
+            return for_socket(net.conntrack, found, local_ips(net))
+        case NatRuleRef():
+            return for_dnat_rule(net.conntrack, found)
+    hits: set[int] = set()
+    for addr in found.addresses:
+        hits.update(for_address(net.conntrack, addr.cidr.split("/", 1)[0]))
+    return sorted(hits)
 
 
 def for_dnat_rule(table: ConntrackTable | None, rule: NatRule) -> list[int]:

@@ -90,13 +90,8 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
             return _proc_detail(lk, found)
         case InterfaceRef(netns=netns), Interface():
             d = _iface_detail(lk, netns, found)
-            table = _conntrack_of(lk, netns)
-            hits: list[int] = []
-            if not found.addresses:
-                return d
-            for addr in found.addresses:
-                hits += conntrack_match.for_address(table, addr.cidr.split("/", 1)[0])
-            _conntrack_rows(lk, netns, sorted(set(hits)), d, "its addresses")
+            if found.addresses:
+                _conntrack_rows(lk, netns, conntrack_match.for_ref(lk, ref), d, "its addresses")
             return d
         case RouteRef(), Route():
             return _route_detail(found)
@@ -114,15 +109,12 @@ def details(lk: Lookup, ref: Ref | None) -> Detail:
                 ref.where,
             )
             if (found.target or "").upper() in ("DNAT", "REDIRECT"):
-                hits = conntrack_match.for_dnat_rule(_conntrack_of(lk, ref.netns), found)
-                _conntrack_rows(lk, ref.netns, hits, d, "this rule")
+                _conntrack_rows(lk, ref.netns, conntrack_match.for_ref(lk, ref), d, "this rule")
             return d
         case SocketRef(), Socket():
             d = _socket_detail(lk, ref.netns, found)
             if found.family != "unix":
-                net = lk.net(ref.netns)
-                here = conntrack_match.local_ips(net) if net is not None else None
-                hits = conntrack_match.for_socket(_conntrack_of(lk, ref.netns), found, here)
+                hits = conntrack_match.for_ref(lk, ref)
                 _conntrack_rows(lk, ref.netns, hits, d, "this socket")
             return d
         case ConntrackRef(), ConntrackEntry():

@@ -85,12 +85,15 @@ def relations(lookup: Lookup, ref: Ref | None, view: str = "") -> list[Relation]
             out = _proc_relations(lookup, ref, found, view)
         case InterfaceRef():
             out = _iface_relations(lookup, ref, found)
+            out += _conntrack_jumps(lookup, ref)
         case RouteRef():
             out = _route_relations(lookup, ref, found)
         case NatRuleRef():
             out = _nat_rule_relations(lookup, ref, found)
+            out += _conntrack_jumps(lookup, ref)
         case SocketRef():
             out = _socket_relations(lookup, ref, found)
+            out += _conntrack_jumps(lookup, ref)
         case ConntrackRef():
             out = _conntrack_relations(lookup, ref, found)
         case HolderRef():
@@ -280,6 +283,20 @@ def _nat_rule_relations(lk: Lookup, ref: NatRuleRef, rule: NatRule) -> list[Rela
 def _socket_words(sock: Socket) -> str:
     remote = f" → {sock.remote}" if sock.remote else ""
     return f"{sock.proto} {sock.state} {sock.local}{remote}"
+
+
+def _conntrack_jumps(lk: Lookup, ref: Ref) -> list[Relation | None]:
+    """The first conntrack entries of a socket, rule or interface (those the view lists)."""
+    from nsview.analyze.conntrack_match import JUMPS, VIEW_ROWS, for_ref
+    from nsview.analyze.labels import conntrack_entry_text
+
+    net = lk.net(ref.netns)
+    hits = [i for i in for_ref(lk, ref) if i < VIEW_ROWS][:JUMPS]
+    return [
+        Relation(f"conntrack {conntrack_entry_text(net.conntrack.entries[i])}",
+                 ConntrackRef(ref.netns, i), "network")
+        for i in hits
+    ]
 
 
 def _conntrack_relations(lk: Lookup, ref: ConntrackRef, entry) -> list[Relation | None]:

@@ -805,6 +805,9 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
     def action_read_conntrack(self) -> None:
         self._not_while_typing()
         inode = netns_of(self.selected_ref())
+        target = self.selected_target() if inode is None else None
+        if isinstance(target, Process):
+            inode = target.ns.get("net")  # a process row: its network namespace
         if inode is None:
             self.say("conntrack: go to a row of a network namespace first (2: Network)",
                      timeout=3)

@@ -3,6 +3,7 @@ filter tables → chains → rules, sockets, conntrack (its first entries)."""
 
 from __future__ import annotations
 
+from nsview.analyze.conntrack_match import VIEW_ROWS as CONNTRACK_ROWS
 from nsview.analyze.labels import (
     conntrack_entry_label,
     conntrack_group_label,
@@ -35,10 +36,6 @@ from nsview.analyze.refs import (
 )
 from nsview.analyze.views.base import Item, Path, View, namespace_key, note
 from nsview.model import Interface, Namespace, NatTable
-
-# Conntrack entries listed under a netns's conntrack row; the rest are counted in
-# one "… N more" row (a busy host tracks hundreds of thousands).
-CONNTRACK_ROWS = 100
 
 
 def _table_key(table: NatTable, where: str = "nat") -> str:
