@@ -149,3 +149,15 @@ def test_redirect_matches_by_to_ports():
     rule = NatRule(text="…", target="REDIRECT", to_ports="3128", dport="80", protocol="tcp")
     assert for_dnat_rule(table, rule) == [0]
     assert for_dnat_rule(table, NatRule(text="…", target="REDIRECT", to_ports="8080")) == []
+
+
+def test_procfs_long_ipv6_form_matches_the_short_one():
+    # /proc/net/nf_conntrack writes IPv6 addresses uncompressed.
+    long_ = "2001:0db8:0000:0000:0000:0000:0000:0001"
+    table = ConntrackTable(entries=[
+        entry("tcp", ("2001:0db8:0000:0000:0000:0000:0000:0009", 50000, long_, 443),
+              (long_, 443, "2001:0db8:0000:0000:0000:0000:0000:0009", 50000), "ESTABLISHED"),
+    ], count=1)
+    assert for_address(table, "2001:db8::1") == [0]
+    listener = sock("tcp6", "2001:db8::1", 443, "LISTEN", family="inet6")
+    assert for_socket(table, listener) == [0]

@@ -13,6 +13,7 @@ after DNAT ``reply.src`` is the translated address).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from nsview.analyze.paths.rulespec import ip_in, port_in
@@ -27,17 +28,27 @@ VIEW_ROWS = 100
 JUMPS = 10  # entries offered as jump targets from a socket, rule or interface
 
 
-def norm_ip(text: str | None) -> str | None:
-    """The address in its canonical text (``::ffff:1.2.3.4`` as ``1.2.3.4``), or None."""
-    if not text:
-        return None
+# A table of 10 000 entries holds few distinct addresses: parsing each once keeps
+# a detail pane on a busy host quick (the cursor moves over sockets and rules).
+@functools.lru_cache(maxsize=1 << 16)
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return str(ip)
+    return ip
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def norm_ip(text: str | None) -> str | None:
+    """The address in its canonical text (``::ffff:1.2.3.4`` as ``1.2.3.4``, the
+    procfs file's long IPv6 form compressed), or None."""
+    if not text:
+        return None
+    ip = _ip(text)
+    return str(ip) if ip is not None else None
 
 
 def _src(t: ConntrackTuple) -> Endpoint:
@@ -61,7 +72,9 @@ def for_address(table: ConntrackTable | None, ip: str) -> list[int]:
     out = []
     for i, e in enumerate(table.entries):
         addrs = (e.original.src, e.original.dst, e.reply.src, e.reply.dst)
-        if any(norm_ip(a) == want for a in addrs):
+        # IPv4 texts from ctnetlink and procfs are already canonical; IPv6 from
+        # procfs is written long, and either may be IPv4-mapped.
+        if want in addrs or any(":" in a and norm_ip(a) == want for a in addrs):
             out.append(i)
     return out
 
@@ -204,11 +217,8 @@ def for_dnat_rule(table: ConntrackTable | None, rule: NatRule) -> list[int]:
             continue
         reply_ip, reply_port = _src(e.reply)
         if to_addr:
-            try:
-                ip = ipaddress.ip_address(reply_ip)
-            except ValueError:
-                continue
-            if not ip_in(ip, to_addr):
+            ip = _ip(reply_ip)
+            if ip is None or not ip_in(ip, to_addr):
                 continue
         if to_port and not port_in(reply_port, to_port):
             continue
@@ -217,11 +227,8 @@ def for_dnat_rule(table: ConntrackTable | None, rule: NatRule) -> list[int]:
             if inside is None or inside == ("dport" in rule.negated):
                 continue
         if rule.destination and "destination" not in rule.negated:
-            try:
-                dst = ipaddress.ip_address(_dst(e.original)[0])
-            except ValueError:
-                continue
-            if not ip_in(dst, rule.destination):
+            dst = _ip(_dst(e.original)[0])
+            if dst is None or not ip_in(dst, rule.destination):
                 continue
         out.append(i)
     return out
