@@ -239,3 +239,23 @@ def test_live_conntrack_is_read_on_opening_its_row_and_on_c_never_on_refresh(tra
         assert app.selected_ref().of == NamespaceRef("net", inode)
 
     drive(app, script)
+
+
+def test_every_conntrack_row_has_a_detail_and_its_jumps_land():
+    from nsview.analyze.details import details
+    from nsview.analyze.lookup import Lookup
+    from nsview.analyze.relations import relations
+    from nsview.analyze.views import build_views
+    from tests.test_tui_analyze import walk
+
+    lk = Lookup(busy_snapshot())
+    views = build_views(lk)
+    seen = 0
+    for name, view in views.items():
+        for _path, item in walk(view):
+            detail = details(lk, item.ref)
+            assert detail.title and "gone" not in detail.title, item.ref
+            for rel in relations(lk, item.ref, name):
+                assert views[rel.view].locate(rel.ref) is not None, (item.ref, rel)
+            seen += isinstance(item.ref, ConntrackRef)
+    assert seen == 100  # the first 100 listed, of 105 kept
