@@ -114,6 +114,9 @@ def test_built_wheel_ships_themes_and_stylesheet(tmp_path: Path):
     assert "nsview/themes/__init__.py" in names
     assert "nsview/tui/nsview.tcss" in names
     assert "nsview/tui/app.py" in names
+    # Every package of the source tree is in the wheel (pyproject lists them by hand).
+    for init in (REPO / "nsview").rglob("__init__.py"):
+        assert init.relative_to(REPO).as_posix() in names, f"{init.parent} not shipped"
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     check = (
