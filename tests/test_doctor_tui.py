@@ -56,8 +56,8 @@ def test_app_header_counts_problems_and_4_opens_them_g_jumps():
         async with app.run_test(size=(120, 30)) as pilot:
             await pilot.pause()
             status = str(app.query_one("#status").render())
-            assert "1 problem (4)" in status
-            await pilot.press("4")
+            assert "1 problem (5)" in status
+            await pilot.press("5")
             assert app.current_view == "problems"
             item = app.tree().cursor_item()
             assert item is not None and "veth-mtu-mismatch" in item.text

@@ -161,7 +161,7 @@ def test_tui_key_5_shows_the_containers(fresh_lab):
     app = make_app(snapshot=snap)
 
     async def script(pilot):
-        await pilot.press("5")
+        await pilot.press("4")
         await until(pilot, lambda: app.current_view == "containers", "the Containers view")
         tree = app.tree()
         await until(pilot, lambda: tree.root.children, "rows in the Containers tree")

@@ -195,20 +195,20 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
         ),
         Binding(
             "4",
-            "show_view('problems')",
-            "Problems",
-            show=False,
-            id="view_problems",
-            tooltip="what nsview doctor finds wrong, each jumping (g) to what it is about",
-            priority=True,
-        ),
-        Binding(
-            "5",
             "show_view('containers')",
             "Containers",
             show=False,
             id="view_containers",
             tooltip="containers by engine and pod: their namespaces, interfaces, networks, ports",
+            priority=True,
+        ),
+        Binding(
+            "5",
+            "show_view('problems')",
+            "Problems",
+            show=False,
+            id="view_problems",
+            tooltip="what nsview doctor finds wrong, each jumping (g) to what it is about",
             priority=True,
         ),
         Binding("q", "quit", "Quit", id="quit", tooltip="leave nsview"),
@@ -619,7 +619,7 @@ class NsviewApp(NamespaceActions):  # x / n / d: nsview/tui/actions_mixin.py
                 text.append(f"  ⚠ {denied} unseen", style="bold")
             problems = self.lookup.problems if self.lookup is not None else 0
             if problems:
-                text.append(f"  {plural(problems, 'problem')} (4)", style="bold")
+                text.append(f"  {plural(problems, 'problem')} (5)", style="bold")
         if self.filter_query is not None:
             found = self.filtered.get(self.current_view)
             count = len(found.matches) if found else 0

@@ -26,8 +26,8 @@ VIEW_CLASSES: tuple[type[View], ...] = (
     NamespacesView,
     NetworkView,
     ProcessesView,
-    ProblemsView,
     ContainersView,
+    ProblemsView,
 )
 
 __all__ = [
