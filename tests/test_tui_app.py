@@ -775,3 +775,24 @@ def test_every_key_against_a_live_collection(netns_factory):
         assert not app.is_running
 
     drive(app, script)
+
+
+def test_a_match_that_arrives_with_a_later_snapshot_is_opened():
+    # The live TUI shows a quick first look, then the full collection: a filter typed
+    # in between must open the way to matches that only the full one has.
+    full = fixture_snapshot()
+    first = copy.deepcopy(full)
+    first.namespaces = [ns for ns in first.namespaces if ns.inode != LAB_A_NET]
+    app = make_app(snapshot=first)
+
+    async def script(pilot):
+        app.set_filter("nsvlab-a")
+        await pilot.pause(0.3)
+        assert not app.filtered[app.current_view].matches
+        app.apply_snapshot(full)
+        await pilot.pause(0.3)
+        (match,) = app.filtered[app.current_view].matches
+        node = app.tree().node_at(match)
+        assert node is not None and node.parent.is_expanded
+
+    drive(app, script)

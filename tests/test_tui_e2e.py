@@ -98,8 +98,10 @@ def test_filter_jump_to_veth_peer_and_quit(veth_pair):
         tmux.keys("/")
         tmux.type(left)
         tmux.keys("Enter")
-        screen = tmux.wait_for(f"filter “{left}”: 1 here")
-        assert "net:[" in screen and left in screen
+        tmux.wait_for(f"filter “{left}”: 1 here")
+        # The tree repaints after the status line on a crowded host: wait for the row.
+        screen = tmux.wait_for("net:[", timeout=30)
+        assert left in screen
         tmux.keys("2")  # Network view: the filtered netns
         tmux.wait_for(f"filter “{left}”")
         tmux.keys("l")

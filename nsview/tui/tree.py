@@ -227,6 +227,11 @@ class NsTree(Tree[Row]):
         if filtered is not None and filter_changed:
             # A new filter opens the way to every match.
             self.filter_expanded = set(filtered.keep)
+        elif filtered is not None and self.filtered is not None:
+            # The same filter on a new snapshot: open the way to matches that are new
+            # (the TUI's first quick look may not have had them); what the user
+            # closed among the old ones stays closed.
+            self.filter_expanded |= filtered.keep - self.filtered.keep
         cursor = self.cursor_path()
         unfiltering = self.filtered is not None and filtered is None
         indexes = self._cursor_indexes()
