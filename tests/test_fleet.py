@@ -417,30 +417,22 @@ def test_stopping_nodes_leaves_nothing(tmp_path):
 # -- kubectl (a stand-in: no cluster runs here) ------------------------------------------------
 
 
-@pytest.mark.privileged
-def test_kubernetes_targets_through_kubectl(tmp_path):
+def _collect_with_kubectl(*args: str) -> subprocess.CompletedProcess:
+    """`nsview fleet collect ARGS` with the stand-in kubectl first on PATH; its nodes are
+    this machine (node-a) and one whose pod never starts (broken-b)."""
     env = dict(os.environ)
     env["PATH"] = f"{REPO / 'tests' / 'fixtures' / 'kubectl'}:{env['PATH']}"
     env["NSVIEW_TEST_KUBE_NODES"] = "node-a broken-b"
-    out = tmp_path / "k8s.json"
-    done = subprocess.run(
-        [
-            nsview_bin(),
-            "fleet",
-            "collect",
-            "k8s://lab",
-            "k8s://missing",
-            "-o",
-            str(out),
-            "--no-net",
-            "--timeout",
-            "280",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    return subprocess.run(
+        [nsview_bin(), "fleet", "collect", *args, "--no-net", "--timeout", "280"],
+        capture_output=True, text=True, env=env, timeout=300,
     )
+
+
+@pytest.mark.privileged
+def test_kubernetes_targets_through_kubectl(tmp_path):
+    out = tmp_path / "k8s.json"
+    done = _collect_with_kubectl("k8s://lab", "k8s://missing", "-o", str(out))
     assert done.returncode == 1, done.stderr
     hosts = {h["target"]: h for h in json.loads(out.read_text())["hosts"]}
     assert hosts["k8s://lab/node-a"]["status"] == "ok", hosts["k8s://lab/node-a"]["error"]
@@ -483,26 +475,8 @@ def test_deploy_manifest_is_valid_yaml_shape():
 
 
 @pytest.mark.privileged
-def test_kubernetes_through_the_daemonset(tmp_path):
-    env = dict(os.environ)
-    env["PATH"] = f"{REPO / 'tests' / 'fixtures' / 'kubectl'}:{env['PATH']}"
-    env["NSVIEW_TEST_KUBE_NODES"] = "node-a broken-b"
-    done = subprocess.run(
-        [
-            nsview_bin(),
-            "fleet",
-            "collect",
-            "--k8s-daemonset",
-            "k8s://lab",
-            "--no-net",
-            "--timeout",
-            "280",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+def test_kubernetes_through_the_daemonset():
+    done = _collect_with_kubectl("--k8s-daemonset", "k8s://lab")
     assert done.returncode == 1, done.stderr
     hosts = {h["target"]: h for h in json.loads(done.stdout)["hosts"]}
     assert hosts["k8s://lab/node-a"]["status"] == "ok", hosts["k8s://lab/node-a"]["error"]
