@@ -86,10 +86,6 @@ class SnapshotDiff:
     def empty(self) -> bool:
         return not self.changes
 
-    def in_scope(self, inode: int) -> list[Change]:
-        """Changes inside the B-side namespace ``inode`` (for marking rows)."""
-        return [c for c in self.changes if c.scope is not None and c.scope.b_inode == inode]
-
 
 def diff_snapshots(
     a: Snapshot, b: Snapshot, *, a_origin: str = "A", b_origin: str = "B"

@@ -619,7 +619,3 @@ def finding_label(finding) -> Label:
         ("  ", ""),
         (finding.message, ""),
     )
-
-
-def problems_label(count: int) -> Label:
-    return ((plural(count, "problem"), "warn" if count else "muted"),)
